@@ -1,0 +1,174 @@
+"""The one definition of xorstream's messages: input rows, predictions and dead letters.
+
+Input (topic ``xorstream.rows``), key = stream id (UTF-8), value = JSON::
+
+    {"stream": "s-17", "seq": 42, "x": [1, 0, 1, 1], "y": 0, "ts": 1764800000000}
+
+``seq`` is 0-based per stream; ``y`` is the label (``model.data`` rule) once the stream has 5 rows,
+else null; ``ts`` is event time in epoch milliseconds. Stream ids match ``STREAM_ID_RE`` so they
+never need JSON escaping. Anything else is a dead letter with a ``Reason``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+MAX_VALUE_BYTES = 1024
+STREAM_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+FIELDS = frozenset({"stream", "seq", "x", "y", "ts"})
+
+# Dead-letter headers: the original bytes are the value, these say why and where from.
+H_REASON = "xorstream.reason"
+H_DETAIL = "xorstream.detail"
+H_TOPIC = "xorstream.source.topic"
+H_PARTITION = "xorstream.source.partition"
+H_OFFSET = "xorstream.source.offset"
+
+
+class Reason(StrEnum):
+    """Why a record was dead-lettered. A closed set, so it is safe as a metric label."""
+
+    MISSING_KEY = "missing_key"
+    OVERSIZED = "oversized"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_FIELD = "unknown_field"
+    BAD_TYPE = "bad_type"
+    BAD_STREAM_ID = "bad_stream_id"
+    KEY_MISMATCH = "key_mismatch"
+    BAD_BITS = "bad_bits"
+    NEGATIVE_SEQ = "negative_seq"
+    BAD_LABEL = "bad_label"
+    BAD_TS = "bad_ts"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One valid input row."""
+
+    stream: str
+    seq: int
+    bits: int  # x1..x4 packed big-endian: x1 is bit 3, x4 is bit 0
+    y: int | None
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A record that is not a valid row, and why."""
+
+    reason: Reason
+    detail: str
+
+
+def pack_bits(x: list[int] | tuple[int, ...]) -> int:
+    """[x1, x2, x3, x4] -> 4-bit int with x1 as the high bit."""
+    return (x[0] << 3) | (x[1] << 2) | (x[2] << 1) | x[3]
+
+
+def unpack_bits(bits: int) -> list[int]:
+    return [(bits >> 3) & 1, (bits >> 2) & 1, (bits >> 1) & 1, bits & 1]
+
+
+def encode_row(
+    stream: str, seq: int, x: list[int] | tuple[int, ...], y: int | None, ts: int
+) -> bytes:
+    """Value bytes of one input row (the producer's and republish's encoder)."""
+    ys = "null" if y is None else str(int(y))
+    return (
+        f'{{"stream":"{stream}","seq":{seq},"x":[{x[0]},{x[1]},{x[2]},{x[3]}],"y":{ys},"ts":{ts}}}'
+    ).encode()
+
+
+def _is_int(v: object) -> bool:
+    return type(v) is int  # bool is an int subclass and must not pass
+
+
+def decode_row(key: bytes | None, value: bytes | None) -> Row | Invalid:
+    """Parse and validate one input record; never raises on bad input."""
+    if key is None or key == b"":
+        return Invalid(Reason.MISSING_KEY, "record has no key; the key must be the stream id")
+    if value is None:
+        return Invalid(Reason.NOT_JSON, "record has no value")
+    if len(value) > MAX_VALUE_BYTES:
+        return Invalid(Reason.OVERSIZED, f"value is {len(value)} bytes, limit {MAX_VALUE_BYTES}")
+    try:
+        obj = json.loads(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Invalid(Reason.NOT_JSON, f"value is not JSON: {exc}"[:200])
+    if not isinstance(obj, dict):
+        return Invalid(Reason.NOT_OBJECT, f"value is JSON {type(obj).__name__}, not an object")
+    if obj.keys() != FIELDS:
+        missing = FIELDS - obj.keys()
+        if missing:
+            return Invalid(Reason.MISSING_FIELD, f"missing field(s): {', '.join(sorted(missing))}")
+        extra = sorted(obj.keys() - FIELDS)
+        return Invalid(Reason.UNKNOWN_FIELD, f"unknown field(s): {', '.join(extra)[:200]}")
+    stream, seq, x, y, ts = obj["stream"], obj["seq"], obj["x"], obj["y"], obj["ts"]
+    if type(stream) is not str:
+        return Invalid(Reason.BAD_TYPE, "stream must be a string")
+    if not STREAM_ID_RE.fullmatch(stream):
+        return Invalid(Reason.BAD_STREAM_ID, "stream id must match [A-Za-z0-9._:-]{1,128}")
+    try:
+        key_text = key.decode()
+    except UnicodeDecodeError:
+        return Invalid(Reason.KEY_MISMATCH, "key is not UTF-8")
+    if key_text != stream:
+        return Invalid(
+            Reason.KEY_MISMATCH, f"key {key_text[:130]!r} differs from stream {stream!r}"
+        )
+    if not _is_int(seq):
+        return Invalid(Reason.BAD_TYPE, "seq must be an integer")
+    if seq < 0:
+        return Invalid(Reason.NEGATIVE_SEQ, f"seq {seq} is negative")
+    if type(x) is not list or len(x) != 4:
+        return Invalid(Reason.BAD_TYPE, "x must be a list of 4 bits")
+    for b in x:
+        if not _is_int(b) or (b != 0 and b != 1):
+            return Invalid(Reason.BAD_BITS, f"x must hold only 0 and 1, got {x!r}"[:200])
+    if y is not None and (not _is_int(y) or (y != 0 and y != 1)):
+        return Invalid(Reason.BAD_LABEL, f"y must be 0, 1 or null, got {y!r}"[:200])
+    if not _is_int(ts) or ts < 0:
+        return Invalid(Reason.BAD_TS, "ts must be a non-negative integer (epoch ms)")
+    return Row(stream, seq, (x[0] << 3) | (x[1] << 2) | (x[2] << 1) | x[3], y, ts)
+
+
+def encode_prediction(
+    stream: str,
+    seq: int,
+    p: float,
+    y: int | None,
+    model: str,
+    partition: int,
+    offset: int,
+    ts: int,
+    processed_ts: int,
+) -> bytes:
+    """Value bytes of one prediction. ``y_hat`` is ``p >= 0.5``; ``y`` is the input's label."""
+    ys = "null" if y is None else str(y)
+    return (
+        f'{{"stream":"{stream}","seq":{seq},"p":{p:.6f},"y_hat":{1 if p >= 0.5 else 0},'
+        f'"y":{ys},"model":"{model}","partition":{partition},"offset":{offset},'
+        f'"ts":{ts},"processed_ts":{processed_ts}}}'
+    ).encode()
+
+
+def decode_prediction(value: bytes) -> dict:
+    """A prediction's fields as a dict (for subscribers, replay and tests)."""
+    return json.loads(value)
+
+
+def dead_letter_headers(
+    reason: Reason, detail: str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    return [
+        (H_REASON, reason.value.encode()),
+        (H_DETAIL, detail.encode()),
+        (H_TOPIC, topic.encode()),
+        (H_PARTITION, str(partition).encode()),
+        (H_OFFSET, str(offset).encode()),
+    ]

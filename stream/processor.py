@@ -1,0 +1,456 @@
+"""The stream processor's Kafka loop: poll -> process -> produce -> commit, and recovery.
+
+The pure work (decode, windows, one predictor call per batch) is ``stream.step.BatchStep``; this
+module only moves records between Kafka and that step, keeps per-partition window stores, writes
+their changelog and decides when offsets move. ``Processor._commit`` is the one place that says in
+which order things become durable, and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from model.errors import BrokerError, TransactionError, XorstreamError
+from stream import kafka_io
+from stream.codec import dead_letter_headers
+from stream.settings import StreamSettings
+from stream.step import BatchStep, Predictor, StepResult
+from stream.windows import WindowStore
+
+log = logging.getLogger(__name__)
+
+EVICT_EVERY_S = 10.0
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Totals:
+    """Running totals of this process, for logs, the demo summary and tests."""
+
+    rows: int = 0
+    predictions: int = 0
+    correct: int = 0
+    incorrect: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    commits: int = 0
+    aborts: int = 0
+    restores: int = 0
+    restored_records: int = 0
+    restore_seconds: list[float] = field(default_factory=list)
+
+    def add(self, res: StepResult) -> None:
+        self.rows += res.rows
+        self.predictions += len(res.predictions)
+        self.correct += res.correct
+        self.incorrect += res.incorrect
+        self.dead_letters += len(res.dead_letters)
+        self.duplicates += res.duplicates
+        self.gaps += res.gaps
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, proc: Processor) -> None:
+        self.proc = proc
+
+    def on_partitions_revoked(self, revoked):  # noqa: ANN001 - kafka-python's signature
+        self.proc._on_revoked({tp.partition for tp in revoked})
+
+    def on_partitions_assigned(self, assigned):  # noqa: ANN001
+        self.proc._on_assigned({tp.partition for tp in assigned})
+
+    def on_partitions_lost(self, lost):  # noqa: ANN001
+        self.proc._on_lost({tp.partition for tp in lost})
+
+
+class Processor:
+    """One member of the stream processors' consumer group."""
+
+    def __init__(
+        self, settings: StreamSettings, predictor: Predictor, metrics=None, clock_ms=wall_ms
+    ) -> None:
+        self.s = settings
+        self.predictor = predictor
+        self.metrics = metrics
+        self.clock_ms = clock_ms
+        self.step = BatchStep(predictor, clock_ms)
+        self.stores: dict[int, WindowStore] = {}
+        self.totals = Totals()
+        self._offsets: dict[int, int] = {}  # partition -> NEXT offset to read, not yet committed
+        self._pending = 0
+        self._in_txn = False
+        self._stop = False
+        self._last_commit = time.monotonic()
+        self._last_evict = time.monotonic()
+        self._send_errors: list[Exception] = []
+        self._needs_recover = False
+        self._revoked_clean = True
+        self._published_mark = 0
+        self.bootstrap = ""
+        self.consumer = None
+        self.producer = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def request_stop(self, *_args: object) -> None:
+        """Ask the loop to finish the batch in hand, commit and leave the group."""
+        self._stop = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def start(self) -> None:
+        s = self.s
+        self.bootstrap = kafka_io.bootstrap_or_resolve(s.bootstrap_servers)
+        kafka_io.ensure_topics(
+            self.bootstrap,
+            {
+                s.input_topic: (s.partitions, s.replication, {}),
+                s.predictions_topic: (s.partitions, s.replication, {}),
+                s.dead_letter_topic: (s.partitions, s.replication, {}),
+            },
+        )
+        n_input = kafka_io.partition_count(self.bootstrap, s.input_topic)
+        # Partition i of the changelog holds the state of partition i of the input.
+        kafka_io.ensure_topics(
+            self.bootstrap, {s.changelog_topic: (n_input, s.replication, kafka_io.COMPACTED)}
+        )
+        if kafka_io.partition_count(self.bootstrap, s.changelog_topic) != n_input:
+            raise BrokerError(
+                f"{s.changelog_topic} must have as many partitions as "
+                f"{s.input_topic} ({n_input}); delete it or pick another name"
+            )
+        self.producer = self._new_producer()
+        self.consumer = kafka_io.make_consumer(self.bootstrap, s.group_id, s.max_poll_records)
+        self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
+        log.info(
+            "processor %s joined group %s on %s (%s, model %s)",
+            s.instance_id,
+            s.group_id,
+            s.input_topic,
+            s.guarantee,
+            self.predictor.version,
+        )
+
+    def _new_producer(self):
+        s = self.s
+        txn_id = f"xorstream-{s.group_id}-{s.instance_id}" if s.exactly_once else None
+        producer = kafka_io.make_producer(self.bootstrap, txn_id, s.transaction_timeout_s)
+        if txn_id is not None:
+            # init_transactions also aborts what an earlier instance with this id left open.
+            kafka_io.call_with_timeout(
+                producer.init_transactions, s.transaction_timeout_s * 2, "init_transactions"
+            )
+        return producer
+
+    def run(self) -> Totals:
+        """Process until asked to stop (signal, --duration-s, --idle-exit-s); then commit and leave."""
+        self.start()
+        started = last_input = time.monotonic()
+        try:
+            while not self._stop:
+                try:
+                    self._loop_once()
+                except (KafkaError, XorstreamError) as exc:
+                    log.warning("processing failed (%s); recovering from the last commit", exc)
+                    self._recover()
+                now = time.monotonic()
+                if self._pending:
+                    last_input = now
+                if self.s.duration_s is not None and now - started >= self.s.duration_s:
+                    break
+                if self.s.idle_exit_s is not None and now - last_input >= self.s.idle_exit_s:
+                    log.info("no input for %.0fs, exiting", self.s.idle_exit_s)
+                    break
+            self._commit()
+        finally:
+            self.close()
+        return self.totals
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.close(autocommit=False)
+            self.consumer = None
+        if self.producer is not None:
+            self.producer.close(timeout=5)
+            self.producer = None
+
+    # ----------------------------------------------------------------- the loop
+    def _loop_once(self) -> None:
+        batch = self.consumer.poll(
+            timeout_ms=self.s.poll_timeout_ms, max_records=self.s.max_poll_records
+        )
+        if self._needs_recover:
+            self._needs_recover = False
+            self._recover()  # rewinds, so the batch in hand is read again afterwards
+            return
+        if batch:
+            records = [r for recs in batch.values() for r in recs]
+            self._process(records)
+        now = time.monotonic()
+        if now - self._last_evict >= EVICT_EVERY_S:
+            self._last_evict = now
+            self._evict_idle()
+        if self._pending and (
+            self._pending >= self.s.commit_max_records
+            or (now - self._last_commit) * 1000 >= self.s.commit_interval_ms
+        ):
+            self._commit()
+        if self.metrics is not None and batch:
+            self._report_lag()
+
+    def _process(self, records: list) -> None:
+        """Run the pure step on one polled batch and hand its outputs to the producer."""
+        if self.s.exactly_once and not self._in_txn:
+            self.producer.begin_transaction()
+            self._in_txn = True
+        res = self.step.run(records, self.stores)
+        send = self.producer.send
+        s = self.s
+        for stream, value in res.predictions:
+            send(s.predictions_topic, key=stream.encode(), value=value).add_errback(self._on_error)
+        for dl in res.dead_letters:
+            send(
+                s.dead_letter_topic,
+                key=dl.key,
+                value=dl.value,
+                headers=dead_letter_headers(
+                    dl.reason, dl.detail, s.input_topic, dl.partition, dl.offset
+                ),
+            ).add_errback(self._on_error)
+        self._offsets.update(res.next_offsets)
+        self._pending += len(records)
+        self.totals.add(res)
+        if self.metrics is not None:
+            self.metrics.observe_step(res, self.predictor.version)
+
+    def _on_error(self, exc: Exception) -> None:
+        self._send_errors.append(exc)
+
+    def _send_changelog(self) -> None:
+        for part, store in self.stores.items():
+            for stream, value in store.drain_changes():
+                self.producer.send(
+                    self.s.changelog_topic, key=stream.encode(), value=value, partition=part
+                ).add_errback(self._on_error)
+
+    def _check_sends(self) -> None:
+        if self._send_errors:
+            first = self._send_errors[0]
+            self._send_errors.clear()
+            raise BrokerError(f"the broker did not accept a produced record: {first}")
+
+    def _commit(self) -> None:
+        """Make what the processed records produced durable, then move the group's offsets.
+
+        exactly-once: changelog (the window state as of the offsets being committed) joins the
+          transaction that already holds the predictions and dead letters; then the offsets join
+          it; then one commit makes outputs, state and offsets visible together or not at all.
+        at-least-once: outputs are flushed and acknowledged first, then the changelog is written
+          and flushed, then the offsets are committed. A crash in between repeats input (a
+          duplicate prediction at worst) but never loses an output: the state never runs ahead
+          of an acknowledged prediction.
+        Offsets always name the NEXT record to read.
+        """
+        if not self._pending and not self._in_txn:
+            return
+        s = self.s
+        offsets = {
+            TopicPartition(s.input_topic, p): OffsetAndMetadata(o, "", -1)
+            for p, o in self._offsets.items()
+        }
+        timeout = s.transaction_timeout_s
+        if s.exactly_once:
+            if not self._in_txn:
+                self.producer.begin_transaction()
+                self._in_txn = True
+            self._send_changelog()
+            if offsets:
+                kafka_io.call_with_timeout(
+                    lambda: self.producer.send_offsets_to_transaction(
+                        offsets, self.consumer.group_metadata()
+                    ),
+                    timeout,
+                    "send_offsets",
+                )
+            kafka_io.call_with_timeout(
+                self.producer.commit_transaction, timeout, "commit_transaction"
+            )
+            self._in_txn = False
+            self._check_sends()
+        else:
+            self.producer.flush(timeout=timeout)
+            self._check_sends()
+            self._send_changelog()
+            self.producer.flush(timeout=timeout)
+            self._check_sends()
+            if offsets:
+                self.consumer.commit(offsets)
+        published = self.totals.predictions - self._published_mark
+        self._published_mark = self.totals.predictions
+        self._offsets.clear()
+        self._pending = 0
+        self._last_commit = time.monotonic()
+        self.totals.commits += 1
+        if self.metrics is not None:
+            if s.exactly_once:
+                self.metrics.transaction_committed()
+            self.metrics.predictions_published(published)
+
+    # ----------------------------------------------------------------- recovery
+    def _recover(self) -> None:
+        """Throw away everything since the last commit and continue from it.
+
+        The transaction (if any) is aborted, or the producer replaced when even that fails; the
+        window state of every assigned partition is rebuilt from the changelog, and the consumer
+        rewinds to the committed offsets. Retries until the broker answers or we are stopped.
+        """
+        self.totals.aborts += 1
+        if self.metrics is not None:
+            self.metrics.transaction_aborted("error")
+        backoff = 0.5
+        while not self._stop:
+            try:
+                self._reset_producer()
+                assigned = {tp.partition for tp in self.consumer.assignment()}
+                self._drop_state(set(self.stores))
+                self._restore(assigned)
+                for p in assigned:
+                    tp = TopicPartition(self.s.input_topic, p)
+                    committed = self.consumer.committed(tp)
+                    if committed is None:
+                        self.consumer.seek_to_beginning(tp)
+                    else:
+                        self.consumer.seek(tp, committed)
+                log.info(
+                    "recovered: %d partitions rewound to their committed offsets", len(assigned)
+                )
+                return
+            except (KafkaError, XorstreamError) as exc:
+                log.warning("recovery attempt failed (%s); retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _reset_producer(self) -> None:
+        self._send_errors.clear()
+        self._offsets.clear()
+        self._pending = 0
+        if self._in_txn:
+            try:
+                kafka_io.call_with_timeout(self.producer.abort_transaction, 5, "abort_transaction")
+            except Exception as exc:  # noqa: BLE001 - any failure: replace the producer
+                log.warning("abort failed (%s); replacing the producer", exc)
+                self.producer.close(timeout=0)
+                self.producer = self._new_producer()
+            self._in_txn = False
+        elif self._send_errors or not self.s.exactly_once:
+            self.producer.close(timeout=0)
+            self.producer = self._new_producer()
+
+    # ----------------------------------------------------------------- state
+    def _restore(self, partitions: set[int]) -> None:
+        """Rebuild the windows of ``partitions`` from the changelog before any record is processed."""
+        if not partitions:
+            return
+        t0 = time.perf_counter()
+        for p in partitions:
+            self.stores[p] = WindowStore()
+
+        def apply(part: int, key: bytes, value: bytes | None) -> None:
+            self.stores[part].restore(key.decode(), value)
+
+        n = kafka_io.read_changelog(
+            self.bootstrap, self.s.changelog_topic, sorted(partitions), apply
+        )
+        seconds = time.perf_counter() - t0
+        live = sum(len(self.stores[p]) for p in partitions)
+        log.info(
+            "restored %d streams of partitions %s from %d changelog records in %.2fs",
+            live,
+            sorted(partitions),
+            n,
+            seconds,
+        )
+        self.totals.restores += 1
+        self.totals.restored_records += n
+        self.totals.restore_seconds.append(seconds)
+        if self.metrics is not None:
+            self.metrics.observe_restore(seconds, n)
+            self.metrics.set_live_streams(sum(len(st) for st in self.stores.values()))
+
+    def _drop_state(self, partitions: set[int]) -> None:
+        for p in partitions:
+            store = self.stores.pop(p, None)
+            if store is not None:
+                store.discard_changes()
+            if self.metrics is not None:
+                self.metrics.forget_partition(p)
+
+    def _evict_idle(self) -> None:
+        now = self.clock_ms()
+        ttl_ms = int(self.s.state_ttl_s * 1000)
+        evicted = sum(len(st.evict_idle(now, ttl_ms)) for st in self.stores.values())
+        if evicted:
+            log.info("evicted %d idle streams", evicted)
+            self._pending = max(self._pending, 1)  # their tombstones go out with the next commit
+        if self.metrics is not None:
+            self.metrics.set_live_streams(sum(len(st) for st in self.stores.values()))
+
+    def _report_lag(self) -> None:
+        for p in self.stores:
+            tp = TopicPartition(self.s.input_topic, p)
+            hw = self.consumer.highwater(tp)
+            if hw is None:
+                continue
+            pos = self._offsets.get(p)
+            if pos is None:
+                try:
+                    pos = self.consumer.position(tp, timeout_ms=100)
+                except Exception:  # noqa: BLE001 - lag is best effort
+                    continue
+            self.metrics.set_lag(p, max(0, hw - pos))
+
+    # ----------------------------------------------------------------- rebalances
+    def _on_revoked(self, partitions: set[int]) -> None:
+        """Commit what we have before giving partitions away, so the next owner starts clean."""
+        try:
+            self._commit()
+            self._revoked_clean = True
+        except (KafkaError, XorstreamError) as exc:
+            log.warning("commit before revoke failed (%s); state will be restored", exc)
+            self._revoked_clean = False
+            try:
+                self._reset_producer()
+            except (KafkaError, XorstreamError, TransactionError):
+                pass
+
+    def _on_assigned(self, partitions: set[int]) -> None:
+        """Keep the state of partitions we still own (committed at revoke); restore the rest."""
+        clean = self._revoked_clean
+        self._revoked_clean = True
+        keep = partitions & set(self.stores) if clean else set()
+        self._drop_state(set(self.stores) - keep)
+        self._restore(partitions - keep)
+        log.info(
+            "assigned partitions %s (kept %d, restored %d)",
+            sorted(partitions),
+            len(keep),
+            len(partitions - keep),
+        )
+
+    def _on_lost(self, partitions: set[int]) -> None:
+        """Partitions lost without a revoke (session expired): nothing since the last commit
+        can be trusted, so the next loop turn aborts it and rebuilds from the changelog."""
+        self._drop_state(partitions)
+        self._needs_recover = True
