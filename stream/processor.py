@@ -417,7 +417,7 @@ class Processor:
             if pos is None:
                 try:
                     pos = self.consumer.position(tp, timeout_ms=100)
-                except Exception:  # noqa: BLE001 - lag is best effort
+                except Exception:  # noqa: BLE001, S112 - lag is best effort
                     continue
             self.metrics.set_lag(p, max(0, hw - pos))
 
