@@ -33,7 +33,7 @@ def run(s: ProducerSettings, stop=lambda: False, metrics=None) -> SendReport:
     bootstrap = kafka_io.bootstrap_or_resolve(s.bootstrap_servers)
     kafka_io.ensure_topics(bootstrap, {s.topic: (s.partitions, s.replication, {})})
     producer = kafka_io.make_producer(bootstrap, None, 30.0)
-    gen = RowGenerator(s.streams, s.seed, s.stream_prefix)
+    gen = RowGenerator(s.streams, s.seed, s.stream_prefix, s.rows_per_stream)
     ids = [i.encode() for i in gen.ids]
     rep = SendReport()
 

@@ -30,17 +30,29 @@ class Chunk:
 class RowGenerator:
     """Rows of ``streams`` independent streams named ``{prefix}{i}``, seeded and reproducible."""
 
-    def __init__(self, streams: int, seed: int = 0, prefix: str = "s-") -> None:
+    def __init__(
+        self, streams: int, seed: int = 0, prefix: str = "s-", rows_per_stream: int | None = None
+    ) -> None:
+        """With ``rows_per_stream``, every stream gets exactly that many rows, shuffled together."""
         if streams < 1:
             raise ValueError("need at least one stream")
         self.rng = np.random.default_rng(seed)
+        self._schedule: np.ndarray | None = None
+        self._cursor = 0
+        if rows_per_stream is not None:
+            self._schedule = self.rng.permutation(np.repeat(np.arange(streams), rows_per_stream))
         self.ids = [f"{prefix}{i}" for i in range(streams)]
         self.next_seq = np.zeros(streams, dtype=np.int64)
         self._tail: list[np.ndarray] = [np.zeros(0, dtype=np.uint8) for _ in range(streams)]
 
     def chunk(self, n: int) -> Chunk:
         """The next ``n`` rows, each from a stream picked uniformly at random."""
-        idx = self.rng.integers(0, len(self.ids), size=n)
+        if self._schedule is None:
+            idx = self.rng.integers(0, len(self.ids), size=n)
+        else:
+            idx = self._schedule[self._cursor : self._cursor + n]
+            self._cursor += len(idx)
+            n = len(idx)
         x = random_rows(n, self.rng)
         seq = np.empty(n, dtype=np.int64)
         y = np.empty(n, dtype=np.int8)

@@ -16,6 +16,7 @@ class ProducerSettings:
     streams: int
     rate: float
     count: int | None
+    rows_per_stream: int | None
     duration_s: float | None
     seed: int
     stream_prefix: str
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=float, default=1000.0, help="rows per second; 0 = as fast as possible"
     )
     p.add_argument("--count", type=int, default=None, help="total rows to send (all streams)")
+    p.add_argument(
+        "--rows-per-stream",
+        type=int,
+        default=None,
+        help="send exactly this many rows per stream, shuffled together (sets --count)",
+    )
     p.add_argument("--duration-s", type=float, default=None, help="send for this many seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same rows")
     p.add_argument("--stream-prefix", default="s-", help="stream ids are PREFIX0, PREFIX1, ...")
@@ -80,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(argv: list[str] | None = None) -> ProducerSettings:
     a = build_parser().parse_args(argv)
+    if a.rows_per_stream is not None:
+        if a.rows_per_stream < 1:
+            raise ConfigError("--rows-per-stream must be at least 1")
+        a.count = a.streams * a.rows_per_stream
     if a.count is None and a.duration_s is None:
         raise ConfigError("say how much to send: --count ROWS or --duration-s SECONDS")
     if a.streams < 1 or a.rate < 0 or (a.count is not None and a.count < 0):
@@ -94,6 +105,7 @@ def settings_from_args(argv: list[str] | None = None) -> ProducerSettings:
         streams=a.streams,
         rate=a.rate,
         count=a.count,
+        rows_per_stream=a.rows_per_stream,
         duration_s=a.duration_s,
         seed=a.seed,
         stream_prefix=a.stream_prefix,

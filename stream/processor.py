@@ -95,6 +95,7 @@ class Processor:
         self._last_evict = time.monotonic()
         self._send_errors: list[Exception] = []
         self._needs_recover = False
+        self._polled_records = 0
         self._revoked_clean = True
         self._published_mark = 0
         self.bootstrap = ""
@@ -166,7 +167,7 @@ class Processor:
                     log.warning("processing failed (%s); recovering from the last commit", exc)
                     self._recover()
                 now = time.monotonic()
-                if self._pending:
+                if self._polled_records:
                     last_input = now
                 if self.s.duration_s is not None and now - started >= self.s.duration_s:
                     break
@@ -195,8 +196,10 @@ class Processor:
             self._needs_recover = False
             self._recover()  # rewinds, so the batch in hand is read again afterwards
             return
+        self._polled_records = 0
         if batch:
             records = [r for recs in batch.values() for r in recs]
+            self._polled_records = len(records)
             self._process(records)
         now = time.monotonic()
         if now - self._last_evict >= EVICT_EVERY_S:
