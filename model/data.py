@@ -31,7 +31,9 @@ def window_labels(windows: np.ndarray) -> np.ndarray:
     """Label of each window: XOR of x1 (feature 0) over its rows. uint8 [n]."""
     windows = np.asarray(windows)
     if windows.ndim != 3 or windows.shape[1:] != (WINDOW, N_FEATURES):
-        raise InputError(f"windows must have shape [n, {WINDOW}, {N_FEATURES}], got {windows.shape}")
+        raise InputError(
+            f"windows must have shape [n, {WINDOW}, {N_FEATURES}], got {windows.shape}"
+        )
     return (np.bitwise_xor.reduce(windows[:, :, 0].astype(np.uint8), axis=1) & 1).astype(np.uint8)
 
 
@@ -72,7 +74,7 @@ def all_windows() -> np.ndarray:
 
 
 def validate_windows(windows: object) -> np.ndarray:
-    """Check a predictor batch and return it as uint8 [n, WINDOW, 4]; raise InputError naming the fault.
+    """Check a predictor batch and return it as uint8 [n, WINDOW, 4]; InputError names the fault.
 
     Accepts any integer, bool or float array whose values are exactly 0 or 1; rejects NaN, other
     values, wrong shapes and empty batches, so a bad batch never becomes a silent wrong answer.
