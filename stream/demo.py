@@ -28,16 +28,21 @@ from stream.config import REPO_ROOT, env
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stream.demo", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m stream.demo",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--duration-s", type=float, default=30.0, help="how long to run the pipeline")
     p.add_argument("--rate", type=float, default=2000.0, help="producer rows/s (0 = max)")
     p.add_argument("--streams", type=int, default=200)
     p.add_argument("--partitions", type=int, default=6)
-    p.add_argument("--guarantee", default="exactly-once",
-                   choices=["exactly-once", "at-least-once"])
-    p.add_argument("--keep-broker", action="store_true",
-                   help="leave a local broker this demo started running afterwards")
+    p.add_argument("--guarantee", default="exactly-once", choices=["exactly-once", "at-least-once"])
+    p.add_argument(
+        "--keep-broker",
+        action="store_true",
+        help="leave a local broker this demo started running afterwards",
+    )
     return p.parse_args(argv)
 
 
@@ -46,8 +51,12 @@ class Watcher:
 
     def __init__(self, bootstrap: str, topics: dict[str, str]) -> None:
         self.topics = topics
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                      isolation_level="read_committed", max_poll_records=10000)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            isolation_level="read_committed",
+            max_poll_records=10000,
+        )
         self.bootstrap = bootstrap
         self.predictions = self.correct = self.labelled = 0
         self.latencies: list[int] = []
@@ -80,10 +89,12 @@ class Watcher:
     def line(self, rows_in: int, dt: float, prev: tuple[int, int]) -> str:
         lat = np.asarray(self.latencies[-20000:] or [0])
         acc = self.correct / self.labelled if self.labelled else float("nan")
-        return (f"in {(rows_in - prev[0]) / dt:7.0f} rows/s | out {(self.predictions - prev[1]) / dt:7.0f}"
-                f" pred/s | accuracy {acc:.6f} ({self.labelled} labelled) | latency p50 "
-                f"{np.percentile(lat, 50):5.0f} ms p99 {np.percentile(lat, 99):5.0f} ms | dead "
-                f"letters {self.end_offset_sum(self.topics['dead'])}")
+        return (
+            f"in {(rows_in - prev[0]) / dt:7.0f} rows/s | out {(self.predictions - prev[1]) / dt:7.0f}"
+            f" pred/s | accuracy {acc:.6f} ({self.labelled} labelled) | latency p50 "
+            f"{np.percentile(lat, 50):5.0f} ms p99 {np.percentile(lat, 99):5.0f} ms | dead "
+            f"letters {self.end_offset_sum(self.topics['dead'])}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,25 +115,61 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"broker: {bootstrap}")
     base = f"demo-{uuid.uuid4().hex[:8]}"
-    topics = {"input": f"{base}.rows", "predictions": f"{base}.predictions",
-              "dead": f"{base}.dead-letters", "group": f"{base}.stream"}
-    kafka_io.ensure_topics(bootstrap, {topics[k]: (args.partitions, 1, {})
-                                       for k in ("input", "predictions", "dead")})
+    topics = {
+        "input": f"{base}.rows",
+        "predictions": f"{base}.predictions",
+        "dead": f"{base}.dead-letters",
+        "group": f"{base}.stream",
+    }
+    kafka_io.ensure_topics(
+        bootstrap, {topics[k]: (args.partitions, 1, {}) for k in ("input", "predictions", "dead")}
+    )
     env_vars = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PYTHONUNBUFFERED="1")
     logs = REPO_ROOT / ".cache" / "demo"
     logs.mkdir(parents=True, exist_ok=True)
     stream_log = open(logs / f"{base}.stream.log", "wb")  # noqa: SIM115 - closed below
     producer_log = open(logs / f"{base}.producer.log", "wb")  # noqa: SIM115
     stream_proc = subprocess.Popen(
-        [sys.executable, "-m", "stream", "--input-topic", topics["input"], "--predictions-topic",
-         topics["predictions"], "--dead-letter-topic", topics["dead"], "--group-id",
-         topics["group"], "--guarantee", args.guarantee], cwd=REPO_ROOT, env=env_vars,
-        stdout=stream_log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "stream",
+            "--input-topic",
+            topics["input"],
+            "--predictions-topic",
+            topics["predictions"],
+            "--dead-letter-topic",
+            topics["dead"],
+            "--group-id",
+            topics["group"],
+            "--guarantee",
+            args.guarantee,
+        ],
+        cwd=REPO_ROOT,
+        env=env_vars,
+        stdout=stream_log,
+        stderr=subprocess.STDOUT,
+    )
     producer_proc = subprocess.Popen(
-        [sys.executable, "-m", "producer", "--topic", topics["input"], "--streams",
-         str(args.streams), "--rate", str(args.rate), "--duration-s", str(args.duration_s),
-         "--no-progress"], cwd=REPO_ROOT, env=env_vars, stdout=producer_log,
-        stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "producer",
+            "--topic",
+            topics["input"],
+            "--streams",
+            str(args.streams),
+            "--rate",
+            str(args.rate),
+            "--duration-s",
+            str(args.duration_s),
+            "--no-progress",
+        ],
+        cwd=REPO_ROOT,
+        env=env_vars,
+        stdout=producer_log,
+        stderr=subprocess.STDOUT,
+    )
     watcher = Watcher(bootstrap, topics)
     tty = sys.stdout.isatty()
     ok = False
@@ -143,12 +190,17 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 # done once the producer finished and every row with a full window has its
                 # prediction (the first 4 rows of each stream have none)
-                if producer_proc.poll() is not None and rows_in > 0 and (
-                    watcher.predictions >= rows_in - 4 * args.streams
+                if (
+                    producer_proc.poll() is not None
+                    and rows_in > 0
+                    and (watcher.predictions >= rows_in - 4 * args.streams)
                 ):
                     break
-        ok = (producer_proc.wait(timeout=30) == 0 and watcher.predictions > 0
-              and watcher.correct == watcher.labelled)
+        ok = (
+            producer_proc.wait(timeout=30) == 0
+            and watcher.predictions > 0
+            and watcher.correct == watcher.labelled
+        )
     finally:
         for proc in (producer_proc, stream_proc):
             if proc.poll() is None:
@@ -164,9 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         if started_local and not args.keep_broker:
             broker.local_down()
     lat = np.asarray(watcher.latencies or [0])
-    print(f"\nsummary: {prev[0]} rows in, {watcher.predictions} predictions, accuracy "
-          f"{watcher.correct}/{watcher.labelled}, latency p50 {np.percentile(lat, 50):.0f} ms "
-          f"p99 {np.percentile(lat, 99):.0f} ms; logs in {logs}")
+    print(
+        f"\nsummary: {prev[0]} rows in, {watcher.predictions} predictions, accuracy "
+        f"{watcher.correct}/{watcher.labelled}, latency p50 {np.percentile(lat, 50):.0f} ms "
+        f"p99 {np.percentile(lat, 99):.0f} ms; logs in {logs}"
+    )
     print("demo OK" if ok else "demo FAILED")
     return 0 if ok else 1
 

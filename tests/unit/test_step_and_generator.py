@@ -1,0 +1,94 @@
+"""The batch step with the real NumPy predictor, and the producer's row generator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from model.data import stream_labels
+from model.predictor import load_predictor
+from producer.generator import RowGenerator
+from stream.codec import encode_row
+from stream.step import BatchStep
+from stream.windows import WindowStore
+
+
+@dataclass
+class Rec:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class CountingPredictor:
+    """The real predictor, counting calls: the step must call it once per batch."""
+
+    def __init__(self) -> None:
+        self.inner = load_predictor()
+        self.version = self.inner.version
+        self.calls: list[int] = []
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        self.calls.append(len(windows))
+        return self.inner.predict(windows)
+
+
+def _records(gen: RowGenerator, n: int) -> list[Rec]:
+    c = gen.chunk(n)
+    return [
+        Rec(0, i, gen.ids[s].encode(), encode_row(gen.ids[s], q, x, None if y < 0 else y, 1))
+        for i, (s, q, x, y) in enumerate(
+            zip(c.stream.tolist(), c.seq.tolist(), c.x.tolist(), c.y.tolist(), strict=True)
+        )
+    ]
+
+
+def test_one_predictor_call_per_batch_and_every_prediction_right():
+    pred = CountingPredictor()
+    step = BatchStep(pred, lambda: 10)
+    gen = RowGenerator(50, seed=1)
+    stores = {0: WindowStore()}
+    recs = _records(gen, 3000)
+    res = step.run(recs, stores)
+    assert pred.calls == [len(res.predictions)]
+    assert len(res.predictions) == 3000 - 4 * 50
+    assert res.incorrect == 0 and res.correct == len(res.predictions)
+    assert res.next_offsets == {0: 3000}
+    for stream, value in res.predictions:
+        p = json.loads(value)
+        assert p["stream"] == stream and p["y_hat"] == p["y"]
+
+
+def test_bad_records_become_dead_letters_without_stopping_the_batch():
+    step = BatchStep(CountingPredictor(), lambda: 10)
+    recs = [Rec(0, i, b"s", encode_row("s", i, [1, 0, 0, 0], None, 1)) for i in range(5)]
+    recs.insert(2, Rec(0, 99, b"s", b"garbage"))
+    res = step.run(recs, {0: WindowStore()})
+    assert [d.reason.value for d in res.dead_letters] == ["not_json"]
+    assert len(res.predictions) == 1
+
+
+@pytest.mark.parametrize("rows_per_stream", [None, 37])
+def test_generator_labels_follow_the_rule_across_chunks(rows_per_stream):
+    gen = RowGenerator(7, seed=5, rows_per_stream=rows_per_stream)
+    chunks = [gen.chunk(n) for n in (1, 13, 100, 200)]
+    stream = np.concatenate([c.stream for c in chunks])
+    seq = np.concatenate([c.seq for c in chunks])
+    x1 = np.concatenate([c.x[:, 0] for c in chunks])
+    y = np.concatenate([c.y for c in chunks])
+    for s in range(7):
+        mask = stream == s
+        assert seq[mask].tolist() == list(range(mask.sum()))
+        assert y[mask].tolist() == stream_labels(x1[mask]).tolist()
+    if rows_per_stream:
+        assert len(stream) == 7 * rows_per_stream
+        assert np.bincount(stream).tolist() == [rows_per_stream] * 7
+
+
+def test_generator_is_reproducible():
+    a, b = RowGenerator(10, seed=3).chunk(500), RowGenerator(10, seed=3).chunk(500)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.stream, b.stream)
