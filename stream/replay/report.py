@@ -209,10 +209,10 @@ def render_png(report: dict[str, Any]) -> bytes:
         ax1.plot(xs, acc, marker=".", label="accuracy (vs label y)")
         ax1.plot(xs, agr, marker=".", linestyle="--", label="agreement with recorded")
         ax1.set_xlabel(f"seconds since {report['time']['first']}")
+        ax1.legend(loc="lower right")
     ax1.set_ylim(-0.02, 1.02)
     ax1.set_ylabel("fraction of windows")
     ax1.set_title(f"{report['model']['version']}: accuracy {report['accuracy']}")
-    ax1.legend(loc="lower right")
     ax1.grid(alpha=0.3)
     lat = report["latency_ms"]
     counts = lat["histogram"]["counts"]

@@ -160,7 +160,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     k.add_argument(
         "--from-time",
         default=None,
-        help="first record at or after this time: epoch ms, ISO-8601 with zone, or -8h",
+        help="first record at or after this time: epoch ms, ISO-8601 with zone, or relative "
+        "(--from-time=-8h: the = is needed for a leading minus)",
     )
     k.add_argument("--to-time", default=None, help="stop before the first record at this time")
     bar = p.add_mutually_exclusive_group()
