@@ -34,7 +34,7 @@ WEIGHT_SHAPES: dict[str, tuple[str, ...]] = {
     "dense_bias": ("1",),
 }
 
-_CHUNK = 8192  # windows per inner batch: keeps the [chunk, 5, 4u] gate table in cache
+_CHUNK = 1024  # windows per inner pass; see NumpyLstm.predict
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,16 @@
+"""Train with 10 seeds and tabulate epochs and seconds to 1.000; same as ``python -m model robustness``.
+
+Run from the repository root: ``.venv/bin/python benchmarks/robustness.py [--help]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.__main__ import main  # noqa: E402 - needs the repo root on sys.path first
+
+if __name__ == "__main__":
+    sys.exit(main(["robustness", *sys.argv[1:]]))
