@@ -90,3 +90,11 @@ def test_latency_quantiles_are_ordered(run: ObservedRun) -> None:
         (sample,) = run.prometheus.query(expr)
         values.append(float(sample["value"][1]))
     assert values == sorted(values) and values[0] > 0, values
+
+
+def test_the_dead_letter_alert_fires_in_the_real_prometheus(run: ObservedRun) -> None:
+    """The deployed rule, evaluated by Prometheus on real metrics (pre-initialised at 0)."""
+    expr = 'ALERTS{alertname="XorstreamDeadLetters", alertstate="firing"}'
+    run.prometheus.wait_for(f"count({expr})", lambda v: v == 1, timeout=30)
+    (alert,) = run.prometheus.query(expr)
+    assert alert["metric"]["reason"] == "not_json"
