@@ -92,8 +92,10 @@ def run_benchmark(
         for name, predictor in (("numpy", numpy_predictor), ("tf", tf_predictor)):
             results[name][size] = measure(predictor.predict, batches, repeats, min_seconds)
 
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"artifact {numpy_predictor.version}; {os.cpu_count()} CPUs; medians of {repeats} "
+        f"artifact {numpy_predictor.version}; {os.cpu_count()} CPUs, load average {load}; "
+        f"medians of {repeats} "
         f"repeats of >= {min_seconds} s (naive: {naive_repeats} x {naive_rows} rows)"
     )
     print(
