@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log.info(
         "stopped: %d rows, %d predictions (%d correct, %d incorrect), %d dead letters, "
-        "%d duplicates, %d gaps, %d commits, %d aborts",
+        "%d duplicates, %d gaps, %d commits, %d aborts, %.0f rows/s",
         totals.rows,
         totals.predictions,
         totals.correct,
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         totals.gaps,
         totals.commits,
         totals.aborts,
+        totals.rows_per_second,
     )
     return 0
 

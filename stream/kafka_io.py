@@ -70,6 +70,17 @@ def partition_count(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def wait_for_partitions(
+    consumer: KafkaConsumer, topic: str, expected: int, timeout_s: float = 30.0
+) -> None:
+    """Block until ``consumer`` knows all ``expected`` partitions of ``topic``."""
+    deadline = time.monotonic() + timeout_s
+    while len(consumer.partitions_for_topic(topic) or ()) < expected:
+        if time.monotonic() > deadline:
+            raise BrokerError(f"{topic} has no partition metadata after {timeout_s:.0f}s")
+        time.sleep(0.1)
+
+
 def call_with_timeout(fn: Callable[[], T], timeout_s: float, what: str) -> T:
     """Run a blocking client call with a deadline.
 

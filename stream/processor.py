@@ -49,6 +49,16 @@ class Totals:
     restores: int = 0
     restored_records: int = 0
     restore_seconds: list[float] = field(default_factory=list)
+    first_record_at: float | None = None  # monotonic time of the first record processed
+    last_commit_at: float | None = None  # monotonic time of the last successful commit
+
+    @property
+    def rows_per_second(self) -> float:
+        """Input records per second from the first record to the last commit."""
+        if self.first_record_at is None or self.last_commit_at is None:
+            return 0.0
+        span = self.last_commit_at - self.first_record_at
+        return (self.rows + self.dead_letters + self.duplicates) / span if span > 0 else 0.0
 
     def add(self, res: StepResult) -> None:
         self.rows += res.rows
@@ -132,8 +142,18 @@ class Processor:
                 f"{s.changelog_topic} must have as many partitions as "
                 f"{s.input_topic} ({n_input}); delete it or pick another name"
             )
+        # Co-partitioned output: a stream's predictions go to the partition number its input
+        # came from, which saves hashing every key (the producer hashes keys the same way, so the
+        # result is the one the default partitioner would give for keys it placed).
+        self._same_partitions = {
+            topic: kafka_io.partition_count(self.bootstrap, topic) == n_input
+            for topic in (s.predictions_topic, s.dead_letter_topic)
+        }
         self.producer = self._new_producer()
         self.consumer = kafka_io.make_consumer(self.bootstrap, s.group_id, s.max_poll_records)
+        # A topic created a moment ago may not be in this client's metadata yet; joining the group
+        # before it is would get no partitions assigned until the next rebalance.
+        kafka_io.wait_for_partitions(self.consumer, s.input_topic, n_input)
         self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
         log.info(
             "processor %s joined group %s on %s (%s, model %s)",
@@ -165,7 +185,7 @@ class Processor:
                     self._loop_once()
                 except (KafkaError, XorstreamError) as exc:
                     log.warning("processing failed (%s); recovering from the last commit", exc)
-                    self._recover()
+                    self._recover(type(exc).__name__)
                 now = time.monotonic()
                 if self._polled_records:
                     last_input = now
@@ -194,7 +214,9 @@ class Processor:
         )
         if self._needs_recover:
             self._needs_recover = False
-            self._recover()  # rewinds, so the batch in hand is read again afterwards
+            self._recover(
+                "partitions_lost"
+            )  # rewinds, so the batch in hand is read again afterwards
             return
         self._polled_records = 0
         if batch:
@@ -221,18 +243,32 @@ class Processor:
         res = self.step.run(records, self.stores)
         send = self.producer.send
         s = self.s
-        for stream, value in res.predictions:
-            send(s.predictions_topic, key=stream.encode(), value=value).add_errback(self._on_error)
+        pred_topic = s.predictions_topic
+        errback = self._on_error
+        if self._same_partitions[pred_topic]:
+            for (stream, value), part in zip(
+                res.predictions, res.prediction_partitions, strict=True
+            ):
+                send(pred_topic, key=stream.encode(), value=value, partition=part).add_errback(
+                    errback
+                )
+        else:
+            for stream, value in res.predictions:
+                send(pred_topic, key=stream.encode(), value=value).add_errback(errback)
+        same_dlq = self._same_partitions[s.dead_letter_topic]
         for dl in res.dead_letters:
             send(
                 s.dead_letter_topic,
                 key=dl.key,
                 value=dl.value,
+                partition=dl.partition if same_dlq else None,
                 headers=dead_letter_headers(
                     dl.reason, dl.detail, s.input_topic, dl.partition, dl.offset
                 ),
             ).add_errback(self._on_error)
         self._offsets.update(res.next_offsets)
+        if self.totals.first_record_at is None:
+            self.totals.first_record_at = time.monotonic()
         self._pending += len(records)
         self.totals.add(res)
         if self.metrics is not None:
@@ -304,7 +340,7 @@ class Processor:
         self._published_mark = self.totals.predictions
         self._offsets.clear()
         self._pending = 0
-        self._last_commit = time.monotonic()
+        self._last_commit = self.totals.last_commit_at = time.monotonic()
         self.totals.commits += 1
         if self.metrics is not None:
             if s.exactly_once:
@@ -312,7 +348,7 @@ class Processor:
             self.metrics.predictions_published(published)
 
     # ----------------------------------------------------------------- recovery
-    def _recover(self) -> None:
+    def _recover(self, reason: str = "error") -> None:
         """Throw away everything since the last commit and continue from it.
 
         The transaction (if any) is aborted, or the producer replaced when even that fails; the
@@ -321,7 +357,7 @@ class Processor:
         """
         self.totals.aborts += 1
         if self.metrics is not None:
-            self.metrics.transaction_aborted("error")
+            self.metrics.transaction_aborted(reason)
         backoff = 0.5
         while not self._stop:
             try:

@@ -46,6 +46,7 @@ class StepResult:
     """What one batch produced. ``next_offsets`` maps partition -> the NEXT offset to read."""
 
     predictions: list[tuple[str, bytes]] = field(default_factory=list)
+    prediction_partitions: list[int] = field(default_factory=list)  # source partition of each
     dead_letters: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
     rows: int = 0
@@ -104,6 +105,7 @@ class BatchStep:
         processed = self.clock_ms()
         version = self.predictor.version
         preds = res.predictions
+        res.prediction_partitions = [part for part, _ in ready_src]
         lat = res.latencies_ms
         correct = 0
         labelled = 0

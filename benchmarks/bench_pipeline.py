@@ -1,0 +1,269 @@
+"""Pipeline throughput and latency on the real broker (a benchmark, not a test).
+
+Three consumers drain the same pre-filled topic (default 1M rows over 1,000 streams), each with a
+fresh consumer group, alternated and repeated; medians are printed with ratios:
+  (a) the xorstream processor (at-least-once and exactly-once),
+  (b) the pass-through ceiling: the same Kafka client and settings consuming and producing the
+      same records with no decoding, windows or model,
+  (c) the naive baseline a tutorial would write: per-row `model.predict` (timed on a prefix).
+Then end-to-end latency (event ts to prediction readable by a subscriber) at a steady rate.
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--rows 1000000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import bootstrap, median, name, prefill, quiet  # noqa: E402
+from model.predictor import load_predictor  # noqa: E402
+from stream import kafka_io  # noqa: E402
+from stream.processor import Processor  # noqa: E402
+from stream.settings import settings_from_args  # noqa: E402
+
+
+def run_processor(bs: str, topic: str, guarantee: str) -> float:
+    out = name("out")
+    s = settings_from_args(
+        [
+            "--bootstrap-servers",
+            bs,
+            "--input-topic",
+            topic,
+            "--predictions-topic",
+            out,
+            "--dead-letter-topic",
+            out + ".dlq",
+            "--group-id",
+            name("grp"),
+            "--guarantee",
+            guarantee,
+            "--idle-exit-s",
+            "3",
+            "--log-level",
+            "WARNING",
+        ]
+    )
+    totals = Processor(s, load_predictor()).run()
+    return totals.rows_per_second
+
+
+def run_passthrough(bs: str, topic: str, rows: int) -> float:
+    """Same client, same settings, same commit cadence; no decode, no windows, no model."""
+    out = name("pass")
+    kafka_io.ensure_topics(bs, {out: (6, 1, {})})
+    consumer = kafka_io.make_consumer(bs, name("grp"), 5000)
+    producer = kafka_io.make_producer(bs, None, 30)
+    consumer.subscribe([topic])
+    n, first, last_commit, offsets = 0, None, time.monotonic(), {}
+    while n < rows:
+        for tp, recs in consumer.poll(timeout_ms=50, max_records=5000).items():
+            first = first or time.monotonic()
+            for r in recs:  # co-partitioned like the processor's output: no key hashing
+                producer.send(out, key=r.key, value=r.value, partition=tp.partition)
+            offsets[tp] = OffsetAndMetadata(recs[-1].offset + 1, "", -1)
+            n += len(recs)
+        if offsets and (time.monotonic() - last_commit) >= 0.1:
+            producer.flush()
+            consumer.commit(offsets)
+            offsets, last_commit = {}, time.monotonic()
+    producer.flush()
+    consumer.commit(offsets)
+    rate = n / (time.monotonic() - first)
+    consumer.close()
+    producer.close()
+    return rate
+
+
+def run_naive(bs: str, topic: str, rows: int, warmup: int) -> float:
+    """What a tutorial writes: one model.predict per row, one send per row.
+
+    The first ``warmup`` rows only fill the windows (most streams have no full window yet); the
+    clock runs over the next ``rows`` rows, when nearly every row makes a prediction.
+    """
+    import keras
+    from kafka import KafkaProducer
+
+    from model.artifact import DEFAULT_ARTIFACT
+
+    model = keras.models.load_model(DEFAULT_ARTIFACT / "model.keras")
+    kafka_io.ensure_topics(bs, {topic + ".naive": (6, 1, {})})
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bs, group_id=name("naive"), auto_offset_reset="earliest"
+    )
+    producer = KafkaProducer(bootstrap_servers=bs)
+    windows: dict[str, deque] = {}
+    n, t0 = 0, None
+    for msg in consumer:
+        row = json.loads(msg.value)
+        w = windows.setdefault(row["stream"], deque(maxlen=5))
+        w.append(row["x"])
+        if warmup > 0:
+            warmup -= 1
+            continue
+        t0 = t0 or time.monotonic()
+        if len(w) == 5:
+            p = float(model.predict(np.array([list(w)], dtype=np.float32), verbose=0)[0, 0])
+            producer.send(
+                topic + ".naive",
+                key=msg.key,
+                value=json.dumps({"stream": row["stream"], "seq": row["seq"], "p": p}).encode(),
+            )
+        n += 1
+        if n >= rows:
+            break
+    rate = n / (time.monotonic() - t0)
+    producer.close()
+    consumer.close()
+    return rate
+
+
+def latency(bs: str, rate: int, seconds: int, guarantee: str, extra: list[str]) -> dict:
+    """p50/p95/p99 of (time a read_committed subscriber sees a prediction - event ts)."""
+    t = name("lat")
+    topics = {"in": t + ".rows", "out": t + ".pred"}
+    kafka_io.ensure_topics(bs, {topics["in"]: (6, 1, {}), topics["out"]: (6, 1, {})})
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bs)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stream",
+            "--input-topic",
+            topics["in"],
+            "--predictions-topic",
+            topics["out"],
+            "--dead-letter-topic",
+            t + ".dlq",
+            "--group-id",
+            t,
+            "--guarantee",
+            guarantee,
+            "--log-level",
+            "WARNING",
+            *extra,
+        ],
+        env=env,
+    )
+    consumer = KafkaConsumer(
+        bootstrap_servers=bs, isolation_level="read_committed", group_id=None, fetch_max_wait_ms=10
+    )
+    tps = [TopicPartition(topics["out"], p) for p in range(6)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    time.sleep(6)  # processor joins the group
+    prod = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "producer",
+            "--topic",
+            topics["in"],
+            "--rate",
+            str(rate),
+            "--duration-s",
+            str(seconds),
+            "--streams",
+            "1000",
+            "--no-progress",
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+    )
+    lat: list[int] = []
+    t_end = time.monotonic() + seconds + 5
+    warm = time.monotonic() + 3
+    while time.monotonic() < t_end:
+        for recs in consumer.poll(timeout_ms=100).values():
+            now = time.time_ns() // 1_000_000
+            if time.monotonic() > warm:
+                lat.extend(now - json.loads(r.value)["ts"] for r in recs)
+    prod.wait()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
+    consumer.close()
+    a = np.asarray(lat)
+    return {"n": len(a), **{f"p{q}": float(np.percentile(a, q)) for q in (50, 95, 99)}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--streams", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--naive-rows", type=int, default=600)
+    ap.add_argument("--latency-rate", type=int, default=5000)
+    ap.add_argument("--latency-seconds", type=int, default=20)
+    args = ap.parse_args()
+    quiet()
+    bs = bootstrap()
+    topic = name("rows")
+    t0 = time.monotonic()
+    print(f"pre-filling {topic}: {args.rows} rows over {args.streams} streams ...", flush=True)
+    print(
+        f"  producer: {prefill(bs, topic, args.rows, args.streams):,.0f} rows/s "
+        f"({time.monotonic() - t0:.0f}s)",
+        flush=True,
+    )
+    res: dict[str, list[float]] = {"alo": [], "eos": [], "pass": []}
+    for i in range(args.repeats):
+        res["pass"].append(run_passthrough(bs, topic, args.rows))
+        res["alo"].append(run_processor(bs, topic, "at-least-once"))
+        res["eos"].append(run_processor(bs, topic, "exactly-once"))
+        print(
+            f"  repeat {i + 1}: pass-through {res['pass'][-1]:,.0f}, at-least-once "
+            f"{res['alo'][-1]:,.0f}, exactly-once {res['eos'][-1]:,.0f} rows/s",
+            flush=True,
+        )
+    naive = run_naive(bs, topic, args.naive_rows, warmup=min(args.rows // 2, 20 * args.streams))
+    m = {k: median(v) for k, v in res.items()}
+    print(
+        f"\nthroughput, median of {args.repeats} (rows/s), {args.rows:,} rows, "
+        f"{args.streams} streams:"
+    )
+    print(f"  (b) pass-through ceiling        {m['pass']:>10,.0f}")
+    print(
+        f"  (a) xorstream at-least-once     {m['alo']:>10,.0f}   {m['alo'] / m['pass']:6.1%} of (b)"
+        f"   {m['alo'] / naive:8,.0f}x (c)"
+    )
+    print(
+        f"  (a) xorstream exactly-once      {m['eos']:>10,.0f}   {m['eos'] / m['pass']:6.1%} of (b)"
+        f"   {m['eos'] / naive:8,.0f}x (c)"
+    )
+    print(
+        f"  (c) naive per-row model.predict {naive:>10,.1f}   ({args.naive_rows} rows after the windows filled)"
+    )
+    print(
+        f"\nend-to-end latency at {args.latency_rate} rows/s for {args.latency_seconds}s "
+        "(event ts -> readable by a subscriber):"
+    )
+    for label, guarantee, extra in (
+        ("at-least-once", "at-least-once", []),
+        ("exactly-once, commit every 100 ms (default)", "exactly-once", []),
+        ("exactly-once, commit every 20 ms", "exactly-once", ["--commit-interval-ms", "20"]),
+    ):
+        r = latency(bs, args.latency_rate, args.latency_seconds, guarantee, extra)
+        print(
+            f"  {label:45s} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
+            f"p99 {r['p99']:6.1f} ms  (n={r['n']})",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

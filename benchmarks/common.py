@@ -1,0 +1,52 @@
+"""Shared bits of the pipeline benchmarks: a broker, pre-filled topics, medians."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import uuid
+
+from producer.__main__ import run as produce
+from producer.settings import settings_from_args as producer_settings
+from stream.broker import resolve_bootstrap
+
+
+def quiet() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+
+
+def bootstrap() -> str:
+    return resolve_bootstrap().bootstrap
+
+
+def name(prefix: str) -> str:
+    return f"bench-{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def prefill(bootstrap: str, topic: str, rows: int, streams: int, partitions: int = 6) -> float:
+    """Send ``rows`` rows as fast as possible; return the producer's rows/s."""
+    s = producer_settings(
+        [
+            "--bootstrap-servers",
+            bootstrap,
+            "--topic",
+            topic,
+            "--streams",
+            str(streams),
+            "--count",
+            str(rows),
+            "--rate",
+            "0",
+            "--partitions",
+            str(partitions),
+            "--no-progress",
+        ]
+    )
+    rep = produce(s)
+    assert rep.acked == rows, f"prefill delivered {rep.acked} of {rows}"
+    return rep.acked / rep.seconds
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
