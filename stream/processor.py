@@ -194,7 +194,14 @@ class Processor:
                 if self.s.idle_exit_s is not None and now - last_input >= self.s.idle_exit_s:
                     log.info("no input for %.0fs, exiting", self.s.idle_exit_s)
                     break
-            self._commit()
+            try:
+                self._commit()
+            except (KafkaError, XorstreamError) as exc:
+                log.error(
+                    "final commit failed (%s); the next owner of these partitions will "
+                    "process the uncommitted input again",
+                    exc,
+                )
         finally:
             self.close()
         return self.totals
@@ -367,7 +374,7 @@ class Processor:
                 self._restore(assigned)
                 for p in assigned:
                     tp = TopicPartition(self.s.input_topic, p)
-                    committed = self.consumer.committed(tp)
+                    committed = self.consumer.committed(tp, timeout_ms=10000)
                     if committed is None:
                         self.consumer.seek_to_beginning(tp)
                     else:
@@ -382,19 +389,31 @@ class Processor:
                 backoff = min(backoff * 2, 5.0)
 
     def _reset_producer(self) -> None:
+        """Forget everything produced since the last commit.
+
+        exactly-once: abort the open transaction; if even that fails (broker gone), drop the
+        producer: its replacement's init_transactions fences it and aborts what it left open.
+        at-least-once: always replace the producer, so no unacknowledged record is resent.
+        A failed replacement leaves ``producer`` None and the next recovery attempt tries again.
+        """
         self._send_errors.clear()
         self._offsets.clear()
         self._pending = 0
-        if self._in_txn:
+        if self.producer is not None and self._in_txn:
             try:
                 kafka_io.call_with_timeout(self.producer.abort_transaction, 5, "abort_transaction")
+                self._in_txn = False
+                return
             except Exception as exc:  # noqa: BLE001 - any failure: replace the producer
                 log.warning("abort failed (%s); replacing the producer", exc)
-                self.producer.close(timeout=0)
-                self.producer = self._new_producer()
-            self._in_txn = False
-        elif self._send_errors or not self.s.exactly_once:
-            self.producer.close(timeout=0)
+        if self.producer is not None and (self._in_txn or not self.s.exactly_once):
+            old, self.producer = self.producer, None
+            try:
+                old.close(timeout=0)
+            except Exception as exc:  # noqa: BLE001 - it is being thrown away either way
+                log.debug("closing the old producer: %s", exc)
+        self._in_txn = False
+        if self.producer is None:
             self.producer = self._new_producer()
 
     # ----------------------------------------------------------------- state

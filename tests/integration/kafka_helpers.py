@@ -180,3 +180,66 @@ def assert_exactly_once_correct(bootstrap: str, topics: dict[str, str]) -> dict:
         assert p["seq"] > last.get(p["stream"], -1), f"out of order: {p['stream']} {p['seq']}"
         last[p["stream"]] = p["seq"]
     return {"inputs": len(inputs), "predictions": len(preds), "expected": len(expected)}
+
+
+class PredictionWatcher:
+    """Follows the predictions topic (read_committed) and tells when every expected key is in."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            max_poll_records=20000,
+        )
+        self.topic = topic
+        self.seen: set[tuple[str, int]] = set()
+        self._assigned = False
+
+    def poll(self) -> None:
+        if not self._assigned:
+            parts = self.consumer.partitions_for_topic(self.topic)
+            if not parts:
+                return
+            tps = [TopicPartition(self.topic, p) for p in parts]
+            self.consumer.assign(tps)
+            self.consumer.seek_to_beginning(*tps)
+            self._assigned = True
+        for recs in self.consumer.poll(timeout_ms=500).values():
+            for r in recs:
+                p = json.loads(r.value)
+                self.seen.add((p["stream"], p["seq"]))
+
+    def wait_for(self, expected: set[tuple[str, int]], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not expected <= self.seen:
+            assert time.monotonic() < deadline, (
+                f"{len(expected - self.seen)} of {len(expected)} predictions still missing "
+                f"after {timeout:.0f}s"
+            )
+            self.poll()
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def run_until_complete(
+    bootstrap: str, topics: dict[str, str], procs: list, timeout: float = 240, settle: float = 3.0
+) -> None:
+    """Wait until every (stream, seq>=4) of the input has a committed prediction, let in-flight
+    work settle (so a duplicate would show), then SIGTERM the processors: each must exit 0."""
+    import signal
+
+    expected = set(expected_from_input(read_topic(bootstrap, topics["input"])))
+    watcher = PredictionWatcher(bootstrap, topics["predictions"])
+    try:
+        watcher.wait_for(expected, timeout)
+        time.sleep(settle)
+    finally:
+        watcher.close()
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+    for p in procs:
+        assert p.wait(timeout=60) == 0, f"processor exited with {p.returncode}"

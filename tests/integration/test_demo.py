@@ -8,8 +8,15 @@ from tests.integration.kafka_helpers import REPO, proc_env
 
 
 def test_make_demo_runs_to_completion(kafka_bootstrap):
-    res = subprocess.run(["make", "demo", "DURATION=6"], cwd=REPO, env=proc_env(kafka_bootstrap),
-                         capture_output=True, text=True, timeout=240, check=False)
+    res = subprocess.run(
+        ["make", "demo", "DURATION=6"],
+        cwd=REPO,
+        env=proc_env(kafka_bootstrap),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "demo OK" in res.stdout
     assert "accuracy 1.000000" in res.stdout
