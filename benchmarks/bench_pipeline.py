@@ -36,7 +36,7 @@ from stream.processor import Processor  # noqa: E402
 from stream.settings import settings_from_args  # noqa: E402
 
 
-def run_processor(bs: str, topic: str, guarantee: str) -> float:
+def run_processor(bs: str, topic: str, guarantee: str, *extra: str) -> float:
     out = name("out")
     s = settings_from_args(
         [
@@ -56,6 +56,7 @@ def run_processor(bs: str, topic: str, guarantee: str) -> float:
             "3",
             "--log-level",
             "WARNING",
+            *extra,
         ]
     )
     totals = Processor(s, load_predictor()).run()

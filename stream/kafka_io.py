@@ -174,7 +174,7 @@ def make_producer(
     config = dict(
         bootstrap_servers=bootstrap,
         acks="all",
-        linger_ms=5,
+        linger_ms=1,
         batch_size=256 * 1024,
         compression_type=None,
         max_block_ms=int(transaction_timeout_s * 1000),
