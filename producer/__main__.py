@@ -54,7 +54,7 @@ def run(s: ProducerSettings, stop=lambda: False, metrics=None) -> SendReport:
         bar = tqdm(total=s.count, unit="rows", desc=f"-> {s.topic}", smoothing=0.1)
     t0 = time.monotonic()
     deadline = t0 + s.duration_s if s.duration_s is not None else float("inf")
-    chunk_size = MAX_CHUNK if s.rate == 0 else max(1, min(MAX_CHUNK, int(s.rate / 50)))
+    chunk_size = MAX_CHUNK if s.rate == 0 else max(1, min(MAX_CHUNK, int(s.rate / 200)))
     try:
         while not stop():
             now = time.monotonic()
@@ -69,10 +69,11 @@ def run(s: ProducerSettings, stop=lambda: False, metrics=None) -> SendReport:
                     time.sleep(min(ahead, 0.5))
                     continue
             c = gen.chunk(n)
-            ts = time.time_ns() // 1_000_000
+            clock = time.time_ns
             for st, seq, x, y in zip(
                 c.stream.tolist(), c.seq.tolist(), c.x.tolist(), c.y.tolist(), strict=True
             ):
+                ts = clock() // 1_000_000  # event time = when this row is emitted
                 value = encode_row(gen.ids[st], seq, x, None if y < 0 else y, ts)
                 producer.send(s.topic, key=ids[st], value=value, timestamp_ms=ts).add_callback(
                     ok

@@ -19,6 +19,7 @@ from kafka.structs import OffsetAndMetadata
 
 from model.errors import BrokerError, TransactionError, XorstreamError
 from stream import kafka_io
+from stream.ack_window import CHANGELOG_IN_FLIGHT, OUTPUTS_IN_FLIGHT, AckQueue
 from stream.codec import dead_letter_headers
 from stream.settings import StreamSettings
 from stream.step import BatchStep, Predictor, StepResult
@@ -98,6 +99,8 @@ class Processor:
         self.stores: dict[int, WindowStore] = {}
         self.totals = Totals()
         self._offsets: dict[int, int] = {}  # partition -> NEXT offset to read, not yet committed
+        self._positions: dict[int, int] = {}  # partition -> NEXT offset to read (for lag)
+        self._acks = AckQueue()  # at-least-once windows waiting for acknowledgements
         self._pending = 0
         self._in_txn = False
         self._stop = False
@@ -195,7 +198,7 @@ class Processor:
                     log.info("no input for %.0fs, exiting", self.s.idle_exit_s)
                     break
             try:
-                self._commit()
+                self._commit(wait=True)
             except (KafkaError, XorstreamError) as exc:
                 log.error(
                     "final commit failed (%s); the next owner of these partitions will "
@@ -221,9 +224,8 @@ class Processor:
         )
         if self._needs_recover:
             self._needs_recover = False
-            self._recover(
-                "partitions_lost"
-            )  # rewinds, so the batch in hand is read again afterwards
+            # rewinds, so the batch in hand is read again afterwards
+            self._recover("partitions_lost")
             return
         self._polled_records = 0
         if batch:
@@ -239,6 +241,8 @@ class Processor:
             or (now - self._last_commit) * 1000 >= self.s.commit_interval_ms
         ):
             self._commit()
+        elif self._acks.closed:
+            self._advance_acks()
         if self.metrics is not None and batch:
             self._report_lag()
 
@@ -248,23 +252,25 @@ class Processor:
             self.producer.begin_transaction()
             self._in_txn = True
         res = self.step.run(records, self.stores)
-        send = self.producer.send
         s = self.s
-        pred_topic = s.predictions_topic
+        send = self.producer.send
         errback = self._on_error
-        if self._same_partitions[pred_topic]:
-            for (stream, value), part in zip(
-                res.predictions, res.prediction_partitions, strict=True
-            ):
-                send(pred_topic, key=stream.encode(), value=value, partition=part).add_errback(
-                    errback
-                )
-        else:
-            for stream, value in res.predictions:
-                send(pred_topic, key=stream.encode(), value=value).add_errback(errback)
+        window = self._acks.open
+        ack = None if s.exactly_once else window.ack  # EOS: the transaction commit is the ack
+        pred_topic = s.predictions_topic
+        parts = (
+            res.prediction_partitions
+            if self._same_partitions[pred_topic]
+            else [None] * len(res.predictions)
+        )
+        for (stream, value), part in zip(res.predictions, parts, strict=True):
+            fut = send(pred_topic, key=stream.encode(), value=value, partition=part)
+            fut.add_errback(errback)
+            if ack is not None:
+                fut.add_callback(ack)
         same_dlq = self._same_partitions[s.dead_letter_topic]
         for dl in res.dead_letters:
-            send(
+            fut = send(
                 s.dead_letter_topic,
                 key=dl.key,
                 value=dl.value,
@@ -272,8 +278,13 @@ class Processor:
                 headers=dead_letter_headers(
                     dl.reason, dl.detail, s.input_topic, dl.partition, dl.offset
                 ),
-            ).add_errback(self._on_error)
+            )
+            fut.add_errback(errback)
+            if ack is not None:
+                fut.add_callback(ack)
+        window.sent += len(res.predictions) + len(res.dead_letters)
         self._offsets.update(res.next_offsets)
+        self._positions.update(res.next_offsets)
         if self.totals.first_record_at is None:
             self.totals.first_record_at = time.monotonic()
         self._pending += len(records)
@@ -284,12 +295,22 @@ class Processor:
     def _on_error(self, exc: Exception) -> None:
         self._send_errors.append(exc)
 
-    def _send_changelog(self) -> None:
-        for part, store in self.stores.items():
-            for stream, value in store.drain_changes():
-                self.producer.send(
-                    self.s.changelog_topic, key=stream.encode(), value=value, partition=part
-                ).add_errback(self._on_error)
+    def _drain_changelog(self) -> list[tuple[int, str, bytes | None]]:
+        """Changelog records (partition, stream, state or None) of every stream changed since
+        the last drain: the window state as of the offsets about to be committed."""
+        return [
+            (part, stream, value)
+            for part, store in self.stores.items()
+            for stream, value in store.drain_changes()
+        ]
+
+    def _send_changelog(self, records: list[tuple[int, str, bytes | None]], ack=None) -> None:
+        topic, send, errback = self.s.changelog_topic, self.producer.send, self._on_error
+        for part, stream, value in records:
+            fut = send(topic, key=stream.encode(), value=value, partition=part)
+            fut.add_errback(errback)
+            if ack is not None:
+                fut.add_callback(ack)
 
     def _check_sends(self) -> None:
         if self._send_errors:
@@ -297,18 +318,87 @@ class Processor:
             self._send_errors.clear()
             raise BrokerError(f"the broker did not accept a produced record: {first}")
 
-    def _commit(self) -> None:
+    def _commit(self, wait: bool = False) -> None:
         """Make what the processed records produced durable, then move the group's offsets.
 
-        exactly-once: changelog (the window state as of the offsets being committed) joins the
-          transaction that already holds the predictions and dead letters; then the offsets join
-          it; then one commit makes outputs, state and offsets visible together or not at all.
-        at-least-once: outputs are flushed and acknowledged first, then the changelog is written
-          and flushed, then the offsets are committed. A crash in between repeats input (a
-          duplicate prediction at worst) but never loses an output: the state never runs ahead
-          of an acknowledged prediction.
+        exactly-once: the changelog (the window state as of the offsets being committed) joins
+          the transaction that already holds the predictions and dead letters; then the offsets
+          join it; then one commit makes outputs, state and offsets visible together or not at
+          all. This blocks the loop for the commit's round trips.
+        at-least-once: per window of records, (1) its outputs are acknowledged, (2) then its
+          changelog is written and acknowledged, (3) then its offsets are committed. A crash in
+          between repeats input (a duplicate prediction at worst) but never loses an output: the
+          state never runs ahead of an acknowledged prediction. The steps advance as
+          acknowledgements arrive (``_advance_acks``), so the loop does not stall; ``wait``
+          blocks until every closed window is committed (shutdown, revoke).
         Offsets always name the NEXT record to read.
         """
+        if self.s.exactly_once:
+            self._commit_transaction()
+            return
+        if self._pending:
+            published = self.totals.predictions - self._published_mark
+            self._published_mark = self.totals.predictions
+            self._acks.close(self._offsets, self._drain_changelog(), published)
+            self._offsets.clear()
+            self._pending = 0
+            self._last_commit = time.monotonic()
+        self._advance_acks(block=wait)
+
+    def _advance_acks(self, block: bool = False) -> None:
+        """Move closed at-least-once windows through their steps, oldest first."""
+        timeout = self.s.transaction_timeout_s
+        deadline = time.monotonic() + timeout
+        while self._acks.closed:
+            self._check_sends()
+            win = self._acks.closed[0]
+            if win.stage == OUTPUTS_IN_FLIGHT:
+                if not win.outputs_done:
+                    if not block:
+                        return
+                    self._wait_acks(lambda w=win: w.outputs_done, deadline)
+                    continue
+                win.changelog_sent = len(win.changelog)
+                self._send_changelog(win.changelog, win.ack_changelog)
+                win.stage = CHANGELOG_IN_FLIGHT
+            if not win.changelog_done:
+                if not block:
+                    return
+                self._wait_acks(lambda w=win: w.changelog_done, deadline)
+                continue
+            if win.offsets:
+                offsets = {
+                    TopicPartition(self.s.input_topic, p): OffsetAndMetadata(o, "", -1)
+                    for p, o in win.offsets.items()
+                }
+                if block:
+                    self.consumer.commit(offsets)
+                else:
+                    self.consumer.commit_async(offsets, callback=self._on_commit_done)
+            self._acks.closed.popleft()
+            self._committed(win.predictions)
+
+    def _wait_acks(self, done, deadline: float) -> None:
+        self.producer.flush(timeout=max(0.0, deadline - time.monotonic()))
+        while not done():  # callbacks may land just after flush returns
+            self._check_sends()
+            if time.monotonic() > deadline:
+                raise BrokerError("outputs were not acknowledged in time (broker down?)")
+            time.sleep(0.001)
+
+    def _on_commit_done(self, offsets: object, result: object) -> None:
+        if isinstance(result, Exception):  # the records will be processed again: at-least-once
+            log.warning("offset commit failed (%s); those records will be processed again", result)
+
+    def _committed(self, published: int) -> None:
+        self.totals.commits += 1
+        self.totals.last_commit_at = time.monotonic()
+        if self.metrics is not None:
+            if self.s.exactly_once:
+                self.metrics.transaction_committed()
+            self.metrics.predictions_published(published)
+
+    def _commit_transaction(self) -> None:
         if not self._pending and not self._in_txn:
             return
         s = self.s
@@ -317,42 +407,27 @@ class Processor:
             for p, o in self._offsets.items()
         }
         timeout = s.transaction_timeout_s
-        if s.exactly_once:
-            if not self._in_txn:
-                self.producer.begin_transaction()
-                self._in_txn = True
-            self._send_changelog()
-            if offsets:
-                kafka_io.call_with_timeout(
-                    lambda: self.producer.send_offsets_to_transaction(
-                        offsets, self.consumer.group_metadata()
-                    ),
-                    timeout,
-                    "send_offsets",
-                )
+        if not self._in_txn:
+            self.producer.begin_transaction()
+            self._in_txn = True
+        self._send_changelog(self._drain_changelog())
+        if offsets:
             kafka_io.call_with_timeout(
-                self.producer.commit_transaction, timeout, "commit_transaction"
+                lambda: self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.group_metadata()
+                ),
+                timeout,
+                "send_offsets",
             )
-            self._in_txn = False
-            self._check_sends()
-        else:
-            self.producer.flush(timeout=timeout)
-            self._check_sends()
-            self._send_changelog()
-            self.producer.flush(timeout=timeout)
-            self._check_sends()
-            if offsets:
-                self.consumer.commit(offsets)
+        kafka_io.call_with_timeout(self.producer.commit_transaction, timeout, "commit_transaction")
+        self._in_txn = False
+        self._check_sends()
         published = self.totals.predictions - self._published_mark
         self._published_mark = self.totals.predictions
         self._offsets.clear()
         self._pending = 0
-        self._last_commit = self.totals.last_commit_at = time.monotonic()
-        self.totals.commits += 1
-        if self.metrics is not None:
-            if s.exactly_once:
-                self.metrics.transaction_committed()
-            self.metrics.predictions_published(published)
+        self._last_commit = time.monotonic()
+        self._committed(published)
 
     # ----------------------------------------------------------------- recovery
     def _recover(self, reason: str = "error") -> None:
@@ -399,6 +474,7 @@ class Processor:
         self._send_errors.clear()
         self._offsets.clear()
         self._pending = 0
+        self._acks.clear()
         if self.producer is not None and self._in_txn:
             try:
                 kafka_io.call_with_timeout(self.producer.abort_transaction, 5, "abort_transaction")
@@ -449,6 +525,7 @@ class Processor:
 
     def _drop_state(self, partitions: set[int]) -> None:
         for p in partitions:
+            self._positions.pop(p, None)
             store = self.stores.pop(p, None)
             if store is not None:
                 store.discard_changes()
@@ -466,24 +543,22 @@ class Processor:
             self.metrics.set_live_streams(sum(len(st) for st in self.stores.values()))
 
     def _report_lag(self) -> None:
+        """Lag = high watermark (from the last fetch) - next offset to process; no network call
+        (``consumer.position`` may ask the coordinator, which stalls the hot loop)."""
         for p in self.stores:
-            tp = TopicPartition(self.s.input_topic, p)
-            hw = self.consumer.highwater(tp)
+            pos = self._positions.get(p)
+            if pos is None:
+                continue
+            hw = self.consumer.highwater(TopicPartition(self.s.input_topic, p))
             if hw is None:
                 continue
-            pos = self._offsets.get(p)
-            if pos is None:
-                try:
-                    pos = self.consumer.position(tp, timeout_ms=100)
-                except Exception:  # noqa: BLE001, S112 - lag is best effort
-                    continue
             self.metrics.set_lag(p, max(0, hw - pos))
 
     # ----------------------------------------------------------------- rebalances
     def _on_revoked(self, partitions: set[int]) -> None:
         """Commit what we have before giving partitions away, so the next owner starts clean."""
         try:
-            self._commit()
+            self._commit(wait=True)
             self._revoked_clean = True
         except (KafkaError, XorstreamError) as exc:
             log.warning("commit before revoke failed (%s); state will be restored", exc)

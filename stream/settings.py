@@ -107,9 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--commit-interval-ms",
         type=int,
-        default=100,
-        help="commit (or end the transaction) at least this often; read_committed "
-        "readers see predictions up to this much later",
+        default=None,
+        help="commit at least this often. exactly-once (default 100): a transaction ends every "
+        "interval and read_committed readers see predictions up to this much later. "
+        "at-least-once (default 1000): predictions are visible at once; the interval only "
+        "bounds how much input is processed again after a crash, and each commit writes the "
+        "changelog of every stream changed, so longer intervals cost less",
     )
     g.add_argument(
         "--commit-max-records",
@@ -159,6 +162,8 @@ def settings_from_args(argv: list[str] | None = None) -> StreamSettings:
     args = build_parser().parse_args(argv)
     if args.partitions < 1 or args.replication < 1:
         raise ConfigError("--partitions and --replication must be at least 1")
+    if args.commit_interval_ms is None:
+        args.commit_interval_ms = 100 if args.guarantee == "exactly-once" else 1000
     if args.max_poll_records < 1 or args.commit_interval_ms < 1:
         raise ConfigError("--max-poll-records and --commit-interval-ms must be at least 1")
     if args.transaction_timeout_s < 1:

@@ -18,8 +18,11 @@ from stream import broker
 from tests.integration.kafka_helpers import (
     PY,
     REPO,
+    PredictionWatcher,
     assert_exactly_once_correct,
+    expected_from_input,
     new_topics,
+    predictions_by_key,
     proc_env,
     read_topic,
     run_until_complete,
@@ -177,3 +180,39 @@ def test_restored_window_gives_the_same_predictions_as_no_crash(kafka_bootstrap,
 
     assert preds(crash) == preds(calm)
     assert_exactly_once_correct(kafka_bootstrap, crash)
+
+
+def test_at_least_once_loses_nothing_across_a_sigkill(kafka_bootstrap, tmp_path):
+    """at-least-once: after a SIGKILL some predictions may repeat, but none is missing or wrong."""
+    t = new_topics("alokill")
+    wait_ok(
+        start_producer(
+            kafka_bootstrap,
+            t["input"],
+            "--streams",
+            "200",
+            "--count",
+            "60000",
+            "--rate",
+            "0",
+            "--seed",
+            "5",
+        )
+    )
+    log = tmp_path / "stream.log"
+    args = ("--guarantee", "at-least-once", "--max-poll-records", "300")
+    proc = start_stream(kafka_bootstrap, t, *args, log_path=log)
+    watcher = PredictionWatcher(kafka_bootstrap, t["predictions"])
+    deadline = time.monotonic() + 120
+    while len(watcher.seen) < 15000:  # kill it mid-run
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        watcher.poll()
+    watcher.close()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    final = start_stream(kafka_bootstrap, t, *args, log_path=log)
+    run_until_complete(kafka_bootstrap, t, [final])
+    expected = expected_from_input(read_topic(kafka_bootstrap, t["input"]))
+    got = predictions_by_key(read_topic(kafka_bootstrap, t["predictions"]))
+    assert expected.keys() == got.keys(), "nothing lost, nothing invented"
+    assert all(p["y_hat"] == expected[k] for k, ps in got.items() for p in ps)

@@ -129,3 +129,16 @@ def test_duplicates_dropped_and_gaps_reset_the_window(kafka_bootstrap):
         assert p["y_hat"] == sum(s % 2 for s in window) % 2
     stats = _stopped_line(log)
     assert (stats["duplicates"], stats["gaps"]) == (2, 1)
+
+
+def test_at_least_once_mode_delivers_every_prediction(kafka_bootstrap):
+    t = new_topics("alo")
+    run_producer(
+        kafka_bootstrap, t["input"], "--streams", "50", "--rows-per-stream", "300", "--seed", "12"
+    )
+    log = run_stream(
+        kafka_bootstrap, t, "--guarantee", "at-least-once", "--commit-interval-ms", "50"
+    )
+    # no fault happened, so at-least-once delivered each prediction exactly once as well
+    assert_exactly_once_correct(kafka_bootstrap, t)
+    assert _stopped_line(log)["predictions"] == 50 * 296
