@@ -12,6 +12,7 @@ from model.errors import XorstreamError
 from producer.generator import RowGenerator
 from producer.settings import ProducerSettings, settings_from_args
 from stream.codec import encode_row
+from stream.config import setup_logging
 
 log = logging.getLogger("producer")
 MAX_CHUNK = 2000
@@ -98,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except XorstreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(s.log_level)))
+    setup_logging(s.log_level)
     stopping = {"flag": False}
 
     def on_signal(_sig: int, _frame: object) -> None:

@@ -6,13 +6,8 @@ import logging
 import sys
 
 from model.errors import XorstreamError
+from stream.config import setup_logging
 from stream.settings import settings_from_args
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # kafka-python logs every connection attempt at INFO; keep its warnings and errors only.
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def main(argv: list[str] | None = None) -> int:

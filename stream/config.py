@@ -7,6 +7,7 @@ come from environment variables read by ``env`` below, so ``XORSTREAM_*`` (and t
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -63,3 +64,10 @@ def cache_dir() -> Path:
     path = Path(base) if base else Path.home() / ".cache" / "xorstream"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def setup_logging(level: str) -> None:
+    """One log format for every xorstream process."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kafka-python logs every connection attempt at INFO; keep its warnings and errors only.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))

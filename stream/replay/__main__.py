@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except XorstreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from stream.__main__ import setup_logging
+    from stream.config import setup_logging
 
     setup_logging(settings.log_level)
     try:
