@@ -249,6 +249,8 @@ def main() -> None:
     print(
         f"  (c) naive per-row model.predict {naive:>10,.1f}   ({args.naive_rows} rows after the windows filled)"
     )
+    if args.latency_seconds <= 0:
+        return
     print(
         f"\nend-to-end latency at {args.latency_rate} rows/s for {args.latency_seconds}s "
         "(event ts -> readable by a subscriber):"

@@ -254,23 +254,19 @@ class Processor:
         res = self.step.run(records, self.stores)
         s = self.s
         send = self.producer.send
-        errback = self._on_error
-        window = self._acks.open
-        ack = None if s.exactly_once else window.ack  # EOS: the transaction commit is the ack
         pred_topic = s.predictions_topic
         parts = (
             res.prediction_partitions
             if self._same_partitions[pred_topic]
             else [None] * len(res.predictions)
         )
-        for (stream, value), part in zip(res.predictions, parts, strict=True):
-            fut = send(pred_topic, key=stream.encode(), value=value, partition=part)
-            fut.add_errback(errback)
-            if ack is not None:
-                fut.add_callback(ack)
         same_dlq = self._same_partitions[s.dead_letter_topic]
-        for dl in res.dead_letters:
-            fut = send(
+        futures = [
+            send(pred_topic, key=stream.encode(), value=value, partition=part)
+            for (stream, value), part in zip(res.predictions, parts, strict=True)
+        ]
+        futures.extend(
+            send(
                 s.dead_letter_topic,
                 key=dl.key,
                 value=dl.value,
@@ -279,8 +275,19 @@ class Processor:
                     dl.reason, dl.detail, s.input_topic, dl.partition, dl.offset
                 ),
             )
-            fut.add_errback(errback)
-            if ack is not None:
+            for dl in res.dead_letters
+        )
+        # A refused record is an error in both modes (exactly-once: the commit would also fail).
+        # at-least-once also counts acknowledgements: its commits advance on them.
+        window = self._acks.open
+        errback = self._on_error
+        if s.exactly_once:
+            for fut in futures:
+                fut.add_errback(errback)
+        else:
+            ack = window.ack
+            for fut in futures:
+                fut.add_errback(errback)
                 fut.add_callback(ack)
         window.sent += len(res.predictions) + len(res.dead_letters)
         self._offsets.update(res.next_offsets)

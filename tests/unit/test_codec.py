@@ -57,6 +57,8 @@ def _v(**overrides):
         (b"s", _v(y=2), Reason.BAD_LABEL),
         (b"s", _v(ts=-1), Reason.BAD_TS),
         (b"s", _v(ts=None), Reason.BAD_TS),
+        (b"s", _v(ts=2**63), Reason.BAD_TS),
+        (b"s", _v(seq=2**63), Reason.BAD_TYPE),
     ],
 )
 def test_bad_records_get_their_reason(key, value, reason):
@@ -80,3 +82,26 @@ def test_prediction_is_valid_json_with_all_fields():
         "ts": 5,
         "processed_ts": 6,
     }
+
+
+@given(
+    st.from_regex(r"[A-Za-z0-9._:\-]{1,20}", fullmatch=True),
+    st.integers(0, 2**62),
+    st.lists(st.integers(0, 1), min_size=4, max_size=4),
+    st.one_of(st.none(), st.integers(0, 1)),
+    st.integers(0, 2**62),
+    st.integers(0, 200),
+    st.binary(max_size=3),
+)
+def test_canonical_fast_path_agrees_with_the_json_path(stream, seq, x, y, ts, cut, junk):
+    """Valid canonical rows and corruptions of them decode the same on both paths."""
+    from stream.codec import _decode_json
+
+    value = encode_row(stream, seq, x, y, ts)
+    for v in (value, value[:cut] + junk + value[cut + len(junk) :], value.replace(b"1", b"01", 1)):
+        for key in (stream.encode(), b"other", None):
+            fast, slow = decode_row(key, v), _decode_json(key, v)
+            if isinstance(slow, Row):
+                assert fast == slow
+            else:
+                assert isinstance(fast, Invalid) and fast.reason == slow.reason
