@@ -111,19 +111,19 @@ def call_with_timeout(fn: Callable[[], T], timeout_s: float, what: str) -> T:
 
 
 def read_changelog(
-    bootstrap: str,
-    topic: str,
-    partitions: Iterable[int],
-    apply: Callable[[int, bytes, bytes | None], None],
-    timeout_s: float = 120.0,
-) -> int:
-    """Read changelog partitions from the start to their end (read_committed); return records read.
+    bootstrap: str, topic: str, partitions: Iterable[int], timeout_s: float = 120.0
+) -> tuple[dict[int, dict[bytes, bytes]], int]:
+    """The latest value of every live key of changelog ``partitions`` (read_committed, from the
+    start to the current end), and how many records were read.
 
-    ``apply(partition, key, value)`` is called in order; value None is a tombstone.
+    Several states of one key (an uncompacted tail) collapse to the last, as compaction would;
+    a key whose last record is a tombstone is left out.
     """
-    tps = [TopicPartition(topic, p) for p in partitions]
+    parts = sorted(partitions)
+    latest: dict[int, dict[bytes, bytes | None]] = {p: {} for p in parts}
+    tps = [TopicPartition(topic, p) for p in parts]
     if not tps:
-        return 0
+        return {}, 0
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -144,15 +144,17 @@ def read_changelog(
             if time.monotonic() > deadline:
                 raise BrokerError(f"restoring {topic} did not finish within {timeout_s:.0f}s")
             for tp, recs in consumer.poll(timeout_ms=200).items():
+                states = latest[tp.partition]
                 for r in recs:
-                    apply(tp.partition, r.key, r.value)
+                    states[r.key] = r.value
                 count += len(recs)
             for tp in list(remaining):
                 if consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return count
     finally:
         consumer.close(autocommit=False)
+    live = {p: {k: v for k, v in states.items() if v is not None} for p, states in latest.items()}
+    return live, count
 
 
 def make_consumer(bootstrap: str, group_id: str, max_poll_records: int, **extra) -> KafkaConsumer:

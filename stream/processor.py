@@ -508,12 +508,13 @@ class Processor:
         for p in partitions:
             self.stores[p] = WindowStore()
 
-        def apply(part: int, key: bytes, value: bytes | None) -> None:
-            self.stores[part].restore(key.decode(), value)
-
-        n = kafka_io.read_changelog(
-            self.bootstrap, self.s.changelog_topic, sorted(partitions), apply
+        latest, n = kafka_io.read_changelog(
+            self.bootstrap, self.s.changelog_topic, sorted(partitions)
         )
+        for p, states in latest.items():
+            store = self.stores[p]
+            for key, value in states.items():
+                store.restore(key.decode(), value)
         seconds = time.perf_counter() - t0
         live = sum(len(self.stores[p]) for p in partitions)
         log.info(
