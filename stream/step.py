@@ -6,7 +6,9 @@ through ONE predictor call, so the model cost is paid per batch, not per row.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -63,14 +65,12 @@ class StepResult:
 class BatchStep:
     """Turns a polled batch into predictions using per-partition window stores."""
 
-    def __init__(self, predictor: Predictor, clock_ms) -> None:
+    def __init__(self, predictor: Predictor, clock_ms: Callable[[], int]) -> None:
         self.predictor = predictor
         self.clock_ms = clock_ms
 
     def run(self, records: list[SourceRecord], stores: dict[int, WindowStore]) -> StepResult:
         """Decode, window, predict once, encode. ``stores`` must hold every record's partition."""
-        import time
-
         res = StepResult()
         now = self.clock_ms()
         ready_rows = []
