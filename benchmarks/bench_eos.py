@@ -22,12 +22,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from kafka import KafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_pipeline import run_processor  # noqa: E402
-from benchmarks.common import bootstrap, median, name, prefill, quiet  # noqa: E402
+from benchmarks.common import bootstrap, median, name, prefill, quiet, subscriber  # noqa: E402
 from stream import kafka_io  # noqa: E402
 
 MEMORY_PROBE = """
@@ -99,12 +98,7 @@ def rebalance_pause(bs: str, rate: int) -> dict:
     kafka_io.ensure_topics(bs, {t + ".rows": (6, 1, {}), t + ".pred": (6, 1, {})})
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bs)
     a = subprocess.Popen(stream_cmd(bs, t, "--log-level", "WARNING"), env=env)
-    consumer = KafkaConsumer(
-        bootstrap_servers=bs, isolation_level="read_committed", group_id=None, fetch_max_wait_ms=10
-    )
-    tps = [TopicPartition(t + ".pred", p) for p in range(6)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
+    consumer = subscriber(bs, t + ".pred")
     time.sleep(6)
     prod = subprocess.Popen(
         [

@@ -24,12 +24,12 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import bootstrap, median, name, prefill, quiet  # noqa: E402
+from benchmarks.common import bootstrap, median, name, prefill, quiet, subscriber  # noqa: E402
 from model.predictor import load_predictor  # noqa: E402
 from stream import kafka_io  # noqa: E402
 from stream.processor import Processor  # noqa: E402
@@ -160,12 +160,7 @@ def latency(bs: str, rate: int, seconds: int, guarantee: str, extra: list[str]) 
         ],
         env=env,
     )
-    consumer = KafkaConsumer(
-        bootstrap_servers=bs, isolation_level="read_committed", group_id=None, fetch_max_wait_ms=10
-    )
-    tps = [TopicPartition(topics["out"], p) for p in range(6)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
+    consumer = subscriber(bs, topics["out"])
     time.sleep(6)  # processor joins the group
     prod = subprocess.Popen(
         [

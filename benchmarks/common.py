@@ -6,6 +6,8 @@ import logging
 import statistics
 import uuid
 
+from kafka import KafkaConsumer, TopicPartition
+
 from producer.__main__ import run as produce
 from producer.settings import settings_from_args as producer_settings
 from stream.broker import resolve_bootstrap
@@ -46,6 +48,18 @@ def prefill(bootstrap: str, topic: str, rows: int, streams: int, partitions: int
     rep = produce(s)
     assert rep.acked == rows, f"prefill delivered {rep.acked} of {rows}"
     return rep.acked / rep.seconds
+
+
+def subscriber(bs: str, topic: str, partitions: int = 6) -> KafkaConsumer:
+    """A read_committed consumer of every partition of ``topic`` from the start, fetching with
+    little wait, as a latency-sensitive subscriber would."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bs, isolation_level="read_committed", group_id=None, fetch_max_wait_ms=10
+    )
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    return consumer
 
 
 def median(xs: list[float]) -> float:

@@ -277,6 +277,11 @@ def _reap(pid: int) -> None:
         pass
 
 
+def local_running(port: int | None = None) -> bool:
+    """True when the local broker of ``port`` (default: the configured one) is running."""
+    return _read_pid(_paths(port or _port())) is not None
+
+
 def local_status(port: int | None = None) -> str:
     port = port or _port()
     pid = _read_pid(_paths(port))

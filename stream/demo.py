@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if configured:
             bootstrap = configured
         else:
-            already = _was_running()
+            already = broker.local_running()
             handle = broker.resolve_bootstrap()
             bootstrap = handle.bootstrap
             started_local = handle.source == "local" and not already
@@ -223,10 +223,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("demo OK" if ok else "demo FAILED")
     return 0 if ok else 1
-
-
-def _was_running() -> bool:
-    return broker.local_status().endswith("not running") is False
 
 
 if __name__ == "__main__":

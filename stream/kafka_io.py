@@ -48,13 +48,10 @@ def ensure_topics(bootstrap: str, topics: dict[str, tuple[int, int, dict[str, st
             if name not in existing
         }
         if spec:
-            try:
-                admin.create_topics(spec, timeout_ms=30000, wait_for_metadata=True)
-                log.info("created topics %s", ", ".join(sorted(spec)))
-            except TopicAlreadyExistsError:
-                pass  # another process won the race; that is fine
+            admin.create_topics(spec, timeout_ms=30000, wait_for_metadata=True)
+            log.info("created topics %s", ", ".join(sorted(spec)))
     except TopicAlreadyExistsError:
-        pass
+        pass  # another process created it between our look and our create: that is fine
     except Exception as exc:
         raise BrokerError(
             f"cannot create topics on {bootstrap}: {exc}; is the broker up (`make kafka-up`)?"
