@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from stream.codec import H_REASON, encode_row
 from tests.integration.kafka_helpers import (
@@ -41,8 +42,36 @@ def test_200_streams_x_500_rows_exactly_one_correct_prediction_each(kafka_bootst
     assert _stopped_line(log)["predictions"] == 200 * 496
 
 
+def _assigned(log: str) -> set[int] | None:
+    """The partitions of the last 'assigned partitions [...]' line, None before the first."""
+    found = re.findall(r"assigned partitions \[([\d, ]*)\]", log)
+    if not found:
+        return None
+    return {int(x) for x in found[-1].split(",") if x.strip()}
+
+
 def test_two_processors_share_six_partitions(kafka_bootstrap, tmp_path):
+    """Both processors join before any input exists, so neither can race through it alone."""
+    from stream import kafka_io
+
     t = new_topics("pair")
+    kafka_io.ensure_topics(kafka_bootstrap, {t["input"]: (6, 1, {})})
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    procs = [
+        start_stream(
+            kafka_bootstrap, t, "--idle-exit-s", "15", "--max-poll-records", "500", log_path=p
+        )
+        for p in logs
+    ]
+    deadline = time.monotonic() + 60
+    while True:
+        parts = [_assigned(p.read_text()) for p in logs]
+        if all(parts) and parts[0] | parts[1] == set(range(6)) and not parts[0] & parts[1]:
+            break
+        for p in procs:
+            assert p.poll() is None, "a processor exited before the group settled"
+        assert time.monotonic() < deadline, f"group never settled on two members: {parts}"
+        time.sleep(0.2)
     run_producer(
         kafka_bootstrap,
         t["input"],
@@ -55,13 +84,6 @@ def test_two_processors_share_six_partitions(kafka_bootstrap, tmp_path):
         "--seed",
         "3",
     )
-    logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    procs = [
-        start_stream(
-            kafka_bootstrap, t, "--idle-exit-s", "8", "--max-poll-records", "500", log_path=p
-        )
-        for p in logs
-    ]
     for p in procs:
         assert p.wait(timeout=300) == 0
     texts = [p.read_text() for p in logs]
