@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -69,6 +70,14 @@ def start_stream(
     return subprocess.Popen(
         cmd, cwd=REPO, env=proc_env(bootstrap), stdout=out, stderr=subprocess.STDOUT
     )
+
+
+def last_assignment(log: str) -> set[int] | None:
+    """The partitions of the last 'assigned partitions [...]' line, None before the first."""
+    found = re.findall(r"assigned partitions \[([\d, ]*)\]", log)
+    if not found:
+        return None
+    return {int(x) for x in found[-1].split(",") if x.strip()}
 
 
 def run_stream(bootstrap: str, topics: dict[str, str], *args: str, timeout: float = 300) -> str:

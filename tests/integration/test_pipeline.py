@@ -9,6 +9,7 @@ import time
 from stream.codec import H_REASON, encode_row
 from tests.integration.kafka_helpers import (
     assert_exactly_once_correct,
+    last_assignment,
     new_topics,
     predictions_by_key,
     read_topic,
@@ -42,14 +43,6 @@ def test_200_streams_x_500_rows_exactly_one_correct_prediction_each(kafka_bootst
     assert _stopped_line(log)["predictions"] == 200 * 496
 
 
-def _assigned(log: str) -> set[int] | None:
-    """The partitions of the last 'assigned partitions [...]' line, None before the first."""
-    found = re.findall(r"assigned partitions \[([\d, ]*)\]", log)
-    if not found:
-        return None
-    return {int(x) for x in found[-1].split(",") if x.strip()}
-
-
 def test_two_processors_share_six_partitions(kafka_bootstrap, tmp_path):
     """Both processors join before any input exists, so neither can race through it alone."""
     from stream import kafka_io
@@ -65,7 +58,7 @@ def test_two_processors_share_six_partitions(kafka_bootstrap, tmp_path):
     ]
     deadline = time.monotonic() + 60
     while True:
-        parts = [_assigned(p.read_text()) for p in logs]
+        parts = [last_assignment(p.read_text()) for p in logs]
         if all(parts) and parts[0] | parts[1] == set(range(6)) and not parts[0] & parts[1]:
             break
         for p in procs:
