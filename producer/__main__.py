@@ -36,6 +36,9 @@ def run(s: ProducerSettings, stop=lambda: False, metrics=None) -> SendReport:
     producer = kafka_io.make_producer(bootstrap, None, 30.0)
     gen = RowGenerator(s.streams, s.seed, s.stream_prefix, s.rows_per_stream)
     ids = [i.encode() for i in gen.ids]
+    # The default partitioner's choice, hashed once per stream rather than on every send.
+    n_parts = kafka_io.partition_count(bootstrap, s.topic)
+    parts = [kafka_io.key_partition(k, n_parts) for k in ids]
     rep = SendReport()
 
     def ok(_md: object) -> None:
@@ -76,9 +79,9 @@ def run(s: ProducerSettings, stop=lambda: False, metrics=None) -> SendReport:
             ):
                 ts = clock() // 1_000_000  # event time = when this row is emitted
                 value = encode_row(gen.ids[st], seq, x, None if y < 0 else y, ts)
-                producer.send(s.topic, key=ids[st], value=value, timestamp_ms=ts).add_callback(
-                    ok
-                ).add_errback(failed)
+                producer.send(
+                    s.topic, key=ids[st], value=value, partition=parts[st], timestamp_ms=ts
+                ).add_callback(ok).add_errback(failed)
             rep.sent += n
             if metrics is not None:
                 metrics.sent(n)

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from model.errors import BrokerError, TransactionError
 from stream.broker import resolve_bootstrap
@@ -69,6 +70,12 @@ def partition_count(bootstrap: str, topic: str) -> int:
         return len(parts)
     finally:
         consumer.close()
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives ``key``: computed once per key
+    by a caller that sends many records with few keys, instead of hashing on every send."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def wait_for_partitions(

@@ -157,3 +157,20 @@ def test_at_least_once_mode_delivers_every_prediction(kafka_bootstrap):
     # no fault happened, so at-least-once delivered each prediction exactly once as well
     assert_exactly_once_correct(kafka_bootstrap, t)
     assert _stopped_line(log)["predictions"] == 50 * 296
+
+
+def test_key_partition_matches_the_default_partitioner(kafka_bootstrap):
+    """The producer sends with partitions hashed once per stream; they must be the ones the
+    client's default partitioner picks, so keyed consumers see the usual layout."""
+    from kafka import KafkaProducer
+
+    from stream import kafka_io
+
+    topic = new_topics("keys")["input"]
+    kafka_io.ensure_topics(kafka_bootstrap, {topic: (7, 1, {})})
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    keys = [f"s{i:05d}".encode() for i in range(300)]
+    got = {k: producer.send(topic, key=k, value=b"v").get(timeout=30).partition for k in keys}
+    producer.close()
+    assert len(set(got.values())) == 7
+    assert {k: kafka_io.key_partition(k, 7) for k in keys} == got
