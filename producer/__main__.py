@@ -12,7 +12,7 @@ from model.errors import XorstreamError
 from producer.generator import RowGenerator
 from producer.settings import ProducerSettings, settings_from_args
 from stream.codec import encode_row
-from stream.config import setup_logging
+from stream.config import freeze_startup_heap, setup_logging
 
 log = logging.getLogger("producer")
 MAX_CHUNK = 2000
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics.serve(s.metrics_port)
     except ImportError:
         log.warning("producer metrics unavailable")
+    freeze_startup_heap()
     try:
         rep = run(s, stop=lambda: stopping["flag"], metrics=metrics)
     except XorstreamError as exc:

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from model.errors import XorstreamError
-from stream.config import setup_logging
+from stream.config import freeze_startup_heap, setup_logging
 from stream.settings import settings_from_args
 
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("metrics on http://0.0.0.0:%d/metrics", port)
         proc = Processor(settings, predictor, metrics)
         proc.install_signal_handlers()
+        freeze_startup_heap()
         totals = proc.run()
     except XorstreamError as exc:
         log.error("%s", exc)
