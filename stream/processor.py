@@ -28,6 +28,7 @@ from stream.windows import WindowStore
 log = logging.getLogger(__name__)
 
 EVICT_EVERY_S = 10.0
+CHANGELOG_SLICE = 200  # at-least-once changelog records sent per loop turn (see _advance_acks)
 
 
 def wall_ms() -> int:
@@ -365,9 +366,19 @@ class Processor:
                         return
                     self._wait_acks(lambda w=win: w.outputs_done, deadline)
                     continue
-                win.changelog_sent = len(win.changelog)
-                self._send_changelog(win.changelog, win.ack_changelog)
                 win.stage = CHANGELOG_IN_FLIGHT
+            if win.changelog_sent < len(win.changelog):
+                # A window's changelog has a record per changed stream (about every stream, once
+                # a second): sent in one go it stalls the loop for tens of ms, so at most a
+                # slice per loop turn, between polls. changelog_done counts only what was sent,
+                # so the offsets wait until the last slice is sent and acknowledged.
+                start = win.changelog_sent
+                end = len(win.changelog) if block else start + CHANGELOG_SLICE
+                chunk = win.changelog[start:end]
+                win.changelog_sent += len(chunk)
+                self._send_changelog(chunk, win.ack_changelog)
+                if win.changelog_sent < len(win.changelog):
+                    return
             if not win.changelog_done:
                 if not block:
                     return

@@ -189,12 +189,14 @@ def test_restored_window_gives_the_same_predictions_as_no_crash(kafka_bootstrap,
 def test_at_least_once_loses_nothing_across_a_sigkill(kafka_bootstrap, tmp_path):
     """at-least-once: after a SIGKILL some predictions may repeat, but none is missing or wrong."""
     t = new_topics("alokill")
+    # 600 streams: a commit's changelog (one record per changed stream) is larger than
+    # CHANGELOG_SLICE, so it goes out in slices across loop turns, and the kill can land between.
     wait_ok(
         start_producer(
             kafka_bootstrap,
             t["input"],
             "--streams",
-            "200",
+            "600",
             "--count",
             "60000",
             "--rate",
