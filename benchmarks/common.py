@@ -54,7 +54,11 @@ def subscriber(bs: str, topic: str, partitions: int = 6) -> KafkaConsumer:
     """A read_committed consumer of every partition of ``topic`` from the start, fetching with
     little wait, as a latency-sensitive subscriber would."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bs, isolation_level="read_committed", group_id=None, fetch_max_wait_ms=10
+        bootstrap_servers=bs,
+        isolation_level="read_committed",
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
     )
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(tps)

@@ -54,6 +54,7 @@ class Watcher:
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=None,
+            enable_auto_commit=False,
             isolation_level="read_committed",
             max_poll_records=10000,
         )

@@ -62,7 +62,7 @@ def ensure_topics(bootstrap: str, topics: dict[str, tuple[int, int, dict[str, st
 
 
 def partition_count(bootstrap: str, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         parts = consumer.partitions_for_topic(topic)
         if not parts:
