@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_pipeline import run_processor  # noqa: E402
 from benchmarks.common import bootstrap, median, name, prefill, quiet, subscriber  # noqa: E402
 from stream import kafka_io  # noqa: E402
+from stream.config import freeze_startup_heap  # noqa: E402
 
 MEMORY_PROBE = """
 import gc, sys
@@ -171,6 +172,7 @@ def main() -> None:
     args = ap.parse_args()
     quiet()
     bs = bootstrap()
+    freeze_startup_heap()  # as `python -m stream` does; both modes run in this process alike
     topic = name("eos")
     prefill(bs, topic, args.rows, args.streams)
     variants = {

@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.common import bootstrap, median, name, prefill, quiet, subscriber  # noqa: E402
 from model.predictor import load_predictor  # noqa: E402
 from stream import kafka_io  # noqa: E402
+from stream.config import freeze_startup_heap  # noqa: E402
 from stream.processor import Processor  # noqa: E402
 from stream.settings import settings_from_args  # noqa: E402
 
@@ -75,11 +76,18 @@ def run_passthrough(bs: str, topic: str, rows: int) -> float:
     kafka_io.ensure_topics(bs, {out: (6, 1, {})})
     consumer = kafka_io.make_consumer(bs, name("grp"), 5000)
     producer = kafka_io.make_producer(bs, None, 30)
+    # as the processor does: a group joined before the client knows the (new) topic's
+    # partitions gets none of them until some later rebalance, and this loop would wait forever
+    kafka_io.wait_for_partitions(consumer, topic, kafka_io.partition_count(bs, topic))
     consumer.subscribe([topic])
     n, first, last_commit, offsets = 0, None, time.monotonic(), {}
+    last_data = time.monotonic()
     while n < rows:
+        if time.monotonic() - last_data > 60:
+            raise RuntimeError(f"pass-through read {n} of {rows} rows, then nothing for 60 s")
         for tp, recs in consumer.poll(timeout_ms=50, max_records=5000).items():
             first = first or time.monotonic()
+            last_data = time.monotonic()
             for r in recs:  # co-partitioned like the processor's output: no key hashing
                 producer.send(out, key=r.key, value=r.value, partition=tp.partition)
             offsets[tp] = OffsetAndMetadata(recs[-1].offset + 1, "", -1)
@@ -110,8 +118,13 @@ def run_naive(bs: str, topic: str, rows: int, warmup: int) -> float:
     model = keras.models.load_model(DEFAULT_ARTIFACT / "model.keras")
     kafka_io.ensure_topics(bs, {topic + ".naive": (6, 1, {})})
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=bs, group_id=name("naive"), auto_offset_reset="earliest"
+        bootstrap_servers=bs,
+        group_id=name("naive"),
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=60000,  # the loop below ends if nothing comes for a minute
     )
+    kafka_io.wait_for_partitions(consumer, topic, kafka_io.partition_count(bs, topic))
+    consumer.subscribe([topic])
     producer = KafkaProducer(bootstrap_servers=bs)
     windows: dict[str, deque] = {}
     n, t0 = 0, None
@@ -133,6 +146,8 @@ def run_naive(bs: str, topic: str, rows: int, warmup: int) -> float:
         n += 1
         if n >= rows:
             break
+    if n < rows:
+        raise RuntimeError(f"naive baseline read {n} of {rows} timed rows, then nothing for 60 s")
     rate = n / (time.monotonic() - t0)
     producer.close()
     consumer.close()
@@ -250,6 +265,7 @@ def main() -> None:
     args = ap.parse_args()
     quiet()
     bs = bootstrap()
+    freeze_startup_heap()  # as `python -m stream` does; (a) and (b) run in this process alike
     if args.repeats > 0:
         throughput(bs, args)
     if args.latency_seconds <= 0:

@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     bs = bootstrap()
     consumer = kafka_io.make_consumer(bs, name("floor"), 5000)
     producer = kafka_io.make_producer(bs, None, 30)
-    kafka_io.wait_for_partitions(consumer, args.input_topic, 1)
+    kafka_io.wait_for_partitions(
+        consumer, args.input_topic, kafka_io.partition_count(bs, args.input_topic)
+    )
     consumer.subscribe([args.input_topic])
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))

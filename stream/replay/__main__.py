@@ -73,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     except XorstreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from stream.config import setup_logging
+    from stream.config import freeze_startup_heap, setup_logging
 
     setup_logging(settings.log_level)
+    freeze_startup_heap()
     try:
         if settings.command == "evaluate":
             return _evaluate(settings)
