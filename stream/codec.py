@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 MAX_VALUE_BYTES = 1024
 MAX_INT64 = 2**63 - 1  # seq and ts are stored as signed 64-bit integers
@@ -47,9 +48,9 @@ class Reason(StrEnum):
     BAD_TS = "bad_ts"
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One valid input row."""
+class Row(NamedTuple):
+    """One valid input row. A NamedTuple: immutable, and built in a quarter of the time of a
+    frozen dataclass, which matters once per row on the hot path."""
 
     stream: str
     seq: int
@@ -94,8 +95,11 @@ def _is_int(v: object) -> bool:
 # valid or not, goes through ``_decode_json`` which also names what is wrong.
 _CANONICAL = re.compile(
     rb'\{"stream":"([A-Za-z0-9._:\-]{1,128})","seq":(0|[1-9][0-9]{0,17}),'
-    rb'"x":\[([01]),([01]),([01]),([01])\],"y":(0|1|null),"ts":(0|[1-9][0-9]{0,17})\}'
+    rb'"x":\[([01],[01],[01],[01])\],"y":(0|1|null),"ts":(0|[1-9][0-9]{0,17})\}'
 )
+# "x" as written ("1,0,1,1") -> packed bits, and "y" -> label: one lookup instead of arithmetic.
+_BITS = {f"{b >> 3},{(b >> 2) & 1},{(b >> 1) & 1},{b & 1}".encode(): b for b in range(16)}
+_LABEL = {b"0": 0, b"1": 1, b"null": None}
 
 
 def decode_row(key: bytes | None, value: bytes | None) -> Row | Invalid:
@@ -103,15 +107,9 @@ def decode_row(key: bytes | None, value: bytes | None) -> Row | Invalid:
     if value is not None and key:
         m = _CANONICAL.fullmatch(value)
         if m is not None:
-            stream_b, seq, x1, x2, x3, x4, y, ts = m.groups()
+            stream_b, seq, x, y, ts = m.groups()
             if stream_b == key:
-                return Row(
-                    stream_b.decode(),
-                    int(seq),
-                    ((x1 == b"1") << 3) | ((x2 == b"1") << 2) | ((x3 == b"1") << 1) | (x4 == b"1"),
-                    None if y == b"null" else int(y),
-                    int(ts),
-                )
+                return Row(stream_b.decode(), int(seq), _BITS[x], _LABEL[y], int(ts))
     return _decode_json(key, value)
 
 
