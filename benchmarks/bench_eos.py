@@ -26,7 +26,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_pipeline import run_processor  # noqa: E402
-from benchmarks.common import bootstrap, median, name, prefill, quiet, subscriber  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    bootstrap,
+    median,
+    name,
+    prefill,
+    quiet,
+    start_load,
+    subscriber,
+)
 from stream import kafka_io  # noqa: E402
 from stream.config import freeze_startup_heap  # noqa: E402
 
@@ -101,25 +109,7 @@ def rebalance_pause(bs: str, rate: int) -> dict:
     a = subprocess.Popen(stream_cmd(bs, t, "--log-level", "WARNING"), env=env)
     consumer = subscriber(bs, t + ".pred")
     time.sleep(6)
-    prod = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "producer",
-            "--topic",
-            t + ".rows",
-            "--rate",
-            str(rate),
-            "--duration-s",
-            "30",
-            "--streams",
-            "1000",
-            "--no-progress",
-            "--log-level",
-            "WARNING",
-        ],
-        env=env,
-    )
+    prod = start_load(bs, t + ".rows", rate, 30)
     arrivals: list[tuple[float, int]] = []
     t0 = time.monotonic()
     b = None

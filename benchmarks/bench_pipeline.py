@@ -35,7 +35,15 @@ from kafka.structs import OffsetAndMetadata
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import bootstrap, median, name, prefill, quiet, subscriber  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    bootstrap,
+    median,
+    name,
+    prefill,
+    quiet,
+    start_load,
+    subscriber,
+)
 from model.predictor import load_predictor  # noqa: E402
 from stream import kafka_io  # noqa: E402
 from stream.config import freeze_startup_heap  # noqa: E402
@@ -176,26 +184,7 @@ def latency(bs: str, rate: int, seconds: int, middle: list[str] | None) -> dict:
     proc = subprocess.Popen([sys.executable, *cmd], env=env, cwd=REPO)
     consumer = subscriber(bs, topics["out"])
     time.sleep(6)  # the middle process joins its group
-    prod = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "producer",
-            "--topic",
-            topics["in"],
-            "--rate",
-            str(rate),
-            "--duration-s",
-            str(seconds),
-            "--streams",
-            "1000",
-            "--no-progress",
-            "--log-level",
-            "WARNING",
-        ],
-        env=env,
-        cwd=REPO,
-    )
+    prod = start_load(bs, topics["in"], rate, seconds)
     lat: list[int] = []
     t_end = time.monotonic() + seconds + 5
     warm = time.monotonic() + 3

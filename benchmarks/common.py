@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import statistics
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
 from producer.__main__ import run as produce
 from producer.settings import settings_from_args as producer_settings
+from stream import kafka_io
 from stream.broker import resolve_bootstrap
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def quiet() -> None:
@@ -53,17 +60,20 @@ def prefill(bootstrap: str, topic: str, rows: int, streams: int, partitions: int
 def subscriber(bs: str, topic: str, partitions: int = 6) -> KafkaConsumer:
     """A read_committed consumer of every partition of ``topic`` from the start, fetching with
     little wait, as a latency-sensitive subscriber would."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bs,
-        isolation_level="read_committed",
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=10,
-    )
+    consumer = kafka_io.make_reader(bs, fetch_max_wait_ms=10)
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
     return consumer
+
+
+def start_load(bs: str, topic: str, rate: int, seconds: float) -> subprocess.Popen:
+    """The producer as its own process, at a steady ``rate`` rows/s over 1,000 streams."""
+    cmd = [sys.executable, "-m", "producer", "--topic", topic, "--rate", str(rate)]
+    cmd += ["--duration-s", str(seconds), "--streams", "1000", "--no-progress"]
+    cmd += ["--log-level", "WARNING"]
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bs)
+    return subprocess.Popen(cmd, env=env, cwd=REPO)
 
 
 def median(xs: list[float]) -> float:

@@ -20,7 +20,7 @@ import time
 import uuid
 
 import numpy as np
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from model.errors import XorstreamError
 from stream import broker, kafka_io
@@ -51,13 +51,7 @@ class Watcher:
 
     def __init__(self, bootstrap: str, topics: dict[str, str]) -> None:
         self.topics = topics
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            max_poll_records=10000,
-        )
+        self.consumer = kafka_io.make_reader(bootstrap, max_poll_records=10000)
         self.bootstrap = bootstrap
         self.predictions = self.correct = self.labelled = 0
         self.latencies: list[int] = []

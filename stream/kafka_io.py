@@ -128,11 +128,8 @@ def read_changelog(
     tps = [TopicPartition(topic, p) for p in parts]
     if not tps:
         return {}, 0
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        isolation_level="read_committed",
+    consumer = make_reader(
+        bootstrap,
         max_poll_records=50000,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
@@ -159,6 +156,19 @@ def read_changelog(
         consumer.close(autocommit=False)
     live = {p: {k: v for k, v in states.items() if v is not None} for p, states in latest.items()}
     return live, count
+
+
+def make_reader(bootstrap: str, **extra) -> KafkaConsumer:
+    """A consumer outside any group (it assigns and seeks; nothing is committed) that sees only
+    committed records: changelog restores, replay, subscribers. ``extra`` adds or overrides."""
+    config = dict(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    config.update(extra)
+    return KafkaConsumer(**config)
 
 
 def make_consumer(bootstrap: str, group_id: str, max_poll_records: int, **extra) -> KafkaConsumer:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, TopicPartition
 
 from model.errors import BrokerError, ConfigError
+from stream import kafka_io
 from stream.replay.settings import Bound, RangeSpec
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,8 @@ class PartitionRange:
 def open_consumer(bootstrap: str, **extra: object) -> KafkaConsumer:
     """A group-less, read_committed consumer that fetches big batches."""
     try:
-        return KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
+        return kafka_io.make_reader(
+            bootstrap,
             max_poll_records=POLL_RECORDS,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024,

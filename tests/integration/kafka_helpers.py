@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 
 from model.data import stream_labels
+from stream import kafka_io
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -101,10 +102,8 @@ def new_topics(prefix: str = "t") -> dict[str, str]:
 
 def read_topic(bootstrap: str, topic: str, committed: bool = True, timeout: float = 60) -> list:
     """Every record of ``topic`` up to its current end, partition by partition, in order."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
+    consumer = kafka_io.make_reader(
+        bootstrap,
         isolation_level="read_committed" if committed else "read_uncommitted",
         max_poll_records=10000,
     )
@@ -195,13 +194,7 @@ class PredictionWatcher:
     """Follows the predictions topic (read_committed) and tells when every expected key is in."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            max_poll_records=20000,
-        )
+        self.consumer = kafka_io.make_reader(bootstrap, max_poll_records=20000)
         self.topic = topic
         self.seen: set[tuple[str, int]] = set()
         self._assigned = False

@@ -7,7 +7,6 @@ of the input: exactly one prediction, and right.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import time
 import pytest
 
 from stream import broker
+from stream.config import in_ci
 from tests.integration.kafka_helpers import (
     PY,
     REPO,
@@ -113,7 +113,7 @@ def test_three_processors_one_killed_and_a_fourth_joins(kafka_bootstrap, tmp_pat
 def test_broker_down_10s_mid_run_everyone_recovers(kafka_bootstrap, tmp_path):
     port = int(kafka_bootstrap.rsplit(":", 1)[1])
     if not broker.local_running(port):
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail("CI must run this on the local broker from deploy/kafka (it restarts it)")
         pytest.skip("needs the local broker from deploy/kafka, which this test restarts")
     t = new_topics("brokerdown")
