@@ -48,7 +48,7 @@ n = int(sys.argv[1])
 gc.collect(); before = rss()
 store = WindowStore()
 for i in range(n):
-    store.push(f"s-{i}", 0, i & 15, 0)   # ids built here: the store holds their only reference
+    store.push(b"s-%d" % i, 0, i & 15, 0)   # ids built here: the store holds their only reference
 store.drain_changes()
 gc.collect()
 print((rss() - before) / n, len(store))

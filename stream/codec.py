@@ -98,8 +98,12 @@ _CANONICAL = re.compile(
     rb'"x":\[([01],[01],[01],[01])\],"y":(0|1|null),"ts":(0|[1-9][0-9]{0,17})\}'
 )
 # "x" as written ("1,0,1,1") -> packed bits, and "y" -> label: one lookup instead of arithmetic.
-_BITS = {f"{b >> 3},{(b >> 2) & 1},{(b >> 1) & 1},{b & 1}".encode(): b for b in range(16)}
+BITS = {f"{b >> 3},{(b >> 2) & 1},{(b >> 1) & 1},{b & 1}".encode(): b for b in range(16)}
 _LABEL = {b"0": 0, b"1": 1, b"null": None}
+LABEL_BYTES = {v: k for k, v in _LABEL.items()}  # label -> its JSON bytes
+# fullmatch(value) -> groups (stream id, seq, x, y, ts) as bytes, or None. The batch step uses it
+# directly (stream.step); ``decode_row`` is the same fast path plus the general one.
+match_canonical = _CANONICAL.fullmatch
 
 
 def decode_row(key: bytes | None, value: bytes | None) -> Row | Invalid:
@@ -109,7 +113,7 @@ def decode_row(key: bytes | None, value: bytes | None) -> Row | Invalid:
         if m is not None:
             stream_b, seq, x, y, ts = m.groups()
             if stream_b == key:
-                return Row(stream_b.decode(), int(seq), _BITS[x], _LABEL[y], int(ts))
+                return Row(stream_b.decode(), int(seq), BITS[x], _LABEL[y], int(ts))
     return _decode_json(key, value)
 
 
@@ -164,6 +168,15 @@ def _decode_json(key: bytes | None, value: bytes | None) -> Row | Invalid:
     return Row(stream, seq, (x[0] << 3) | (x[1] << 2) | (x[2] << 1) | x[3], y, ts)
 
 
+# A prediction's value, filled by ``encode_prediction`` and by the batch step (which passes the
+# seq, label and ts bytes of a canonical input row as they came): stream, seq, p, y_hat, y,
+# model, partition, offset, ts, processed_ts.
+PREDICTION_TEMPLATE = (
+    b'{"stream":"%s","seq":%s,"p":%.6f,"y_hat":%d,"y":%s,"model":"%s",'
+    b'"partition":%d,"offset":%d,"ts":%s,"processed_ts":%d}'
+)
+
+
 def encode_prediction(
     stream: str,
     seq: int,
@@ -176,12 +189,18 @@ def encode_prediction(
     processed_ts: int,
 ) -> bytes:
     """Value bytes of one prediction. ``y_hat`` is ``p >= 0.5``; ``y`` is the input's label."""
-    ys = "null" if y is None else str(y)
-    return (
-        f'{{"stream":"{stream}","seq":{seq},"p":{p:.6f},"y_hat":{1 if p >= 0.5 else 0},'
-        f'"y":{ys},"model":"{model}","partition":{partition},"offset":{offset},'
-        f'"ts":{ts},"processed_ts":{processed_ts}}}'
-    ).encode()
+    return PREDICTION_TEMPLATE % (
+        stream.encode(),
+        b"%d" % seq,
+        p,
+        p >= 0.5,
+        LABEL_BYTES[y],
+        model.encode(),
+        partition,
+        offset,
+        b"%d" % ts,
+        processed_ts,
+    )
 
 
 def decode_prediction(value: bytes) -> dict:

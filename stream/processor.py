@@ -19,7 +19,7 @@ from kafka.structs import OffsetAndMetadata
 
 from model.errors import BrokerError, TransactionError, XorstreamError
 from stream import kafka_io
-from stream.ack_window import CHANGELOG_IN_FLIGHT, OUTPUTS_IN_FLIGHT, AckQueue
+from stream.ack_window import CHANGELOG_IN_FLIGHT, OUTPUTS_IN_FLIGHT, AckQueue, Sent
 from stream.codec import dead_letter_headers
 from stream.settings import StreamSettings
 from stream.step import BatchStep, Predictor, StepResult
@@ -101,13 +101,12 @@ class Processor:
         self.totals = Totals()
         self._offsets: dict[int, int] = {}  # partition -> NEXT offset to read, not yet committed
         self._positions: dict[int, int] = {}  # partition -> NEXT offset to read (for lag)
-        self._acks = AckQueue()  # at-least-once windows waiting for acknowledgements
+        self._acks = AckQueue()  # what was produced since the last commit, and its futures
         self._pending = 0
         self._in_txn = False
         self._stop = False
         self._last_commit = time.monotonic()
         self._last_evict = time.monotonic()
-        self._send_errors: list[Exception] = []
         self._needs_recover = False
         self._polled_records = 0
         self._revoked_clean = True
@@ -237,8 +236,12 @@ class Processor:
         if now - self._last_evict >= EVICT_EVERY_S:
             self._last_evict = now
             self._evict_idle()
+        # Commit on the interval, on the record cap, or as soon as the input pauses (a poll with
+        # nothing new): holding a window open while idle only delays its predictions (exactly-
+        # once) and its offsets.
         if self._pending and (
-            self._pending >= self.s.commit_max_records
+            not batch
+            or self._pending >= self.s.commit_max_records
             or (now - self._last_commit) * 1000 >= self.s.commit_interval_ms
         ):
             self._commit()
@@ -263,8 +266,8 @@ class Processor:
         )
         same_dlq = self._same_partitions[s.dead_letter_topic]
         futures = [
-            send(pred_topic, key=stream.encode(), value=value, partition=part)
-            for (stream, value), part in zip(res.predictions, parts, strict=True)
+            send(pred_topic, key=key, value=value, partition=part)
+            for (key, value), part in zip(res.predictions, parts, strict=True)
         ]
         futures.extend(
             send(
@@ -278,19 +281,12 @@ class Processor:
             )
             for dl in res.dead_letters
         )
-        # A refused record is an error in both modes (exactly-once: the commit would also fail).
-        # at-least-once also counts acknowledgements: its commits advance on them.
-        window = self._acks.open
-        errback = self._on_error
-        if s.exactly_once:
-            for fut in futures:
-                fut.add_errback(errback)
-        else:
-            ack = window.ack
-            for fut in futures:
-                fut.add_errback(errback)
-                fut.add_callback(ack)
-        window.sent += len(res.predictions) + len(res.dead_letters)
+        # Kept, not called back: a refused record is an error in both modes, found before the
+        # commit that would cover it (ack_window.Sent); at-least-once commits advance on them.
+        # Reading the open window's futures each turn lets those already done go.
+        outputs = self._acks.open.outputs
+        self._settled(outputs)
+        outputs.add(futures)
         self._offsets.update(res.next_offsets)
         self._positions.update(res.next_offsets)
         if self.totals.first_record_at is None:
@@ -300,10 +296,7 @@ class Processor:
         if self.metrics is not None:
             self.metrics.observe_step(res, self.predictor.version)
 
-    def _on_error(self, exc: Exception) -> None:
-        self._send_errors.append(exc)
-
-    def _drain_changelog(self) -> list[tuple[int, str, bytes | None]]:
+    def _drain_changelog(self) -> list[tuple[int, bytes, bytes | None]]:
         """Changelog records (partition, stream, state or None) of every stream changed since
         the last drain: the window state as of the offsets about to be committed."""
         return [
@@ -312,19 +305,19 @@ class Processor:
             for stream, value in store.drain_changes()
         ]
 
-    def _send_changelog(self, records: list[tuple[int, str, bytes | None]], ack=None) -> None:
-        topic, send, errback = self.s.changelog_topic, self.producer.send, self._on_error
-        for part, stream, value in records:
-            fut = send(topic, key=stream.encode(), value=value, partition=part)
-            fut.add_errback(errback)
-            if ack is not None:
-                fut.add_callback(ack)
+    def _send_changelog(self, records: list[tuple[int, bytes, bytes | None]], sent: Sent) -> None:
+        topic, send = self.s.changelog_topic, self.producer.send
+        sent.add(
+            [send(topic, key=key, value=value, partition=part) for part, key, value in records]
+        )
 
-    def _check_sends(self) -> None:
-        if self._send_errors:
-            first = self._send_errors[0]
-            self._send_errors.clear()
-            raise BrokerError(f"the broker did not accept a produced record: {first}")
+    @staticmethod
+    def _settled(sent: Sent) -> bool:
+        """Whether every record in ``sent`` is acknowledged; BrokerError once one was refused."""
+        done = sent.settled()
+        if sent.failure is not None:
+            raise BrokerError(f"the broker did not accept a produced record: {sent.failure}")
+        return done
 
     def _commit(self, wait: bool = False) -> None:
         """Make what the processed records produced durable, then move the group's offsets.
@@ -358,32 +351,29 @@ class Processor:
         timeout = self.s.transaction_timeout_s
         deadline = time.monotonic() + timeout
         while self._acks.closed:
-            self._check_sends()
             win = self._acks.closed[0]
             if win.stage == OUTPUTS_IN_FLIGHT:
-                if not win.outputs_done:
+                if not self._settled(win.outputs):
                     if not block:
                         return
-                    self._wait_acks(lambda w=win: w.outputs_done, deadline)
-                    continue
+                    self._wait_acks(win.outputs, deadline)
                 win.stage = CHANGELOG_IN_FLIGHT
             if win.changelog_sent < len(win.changelog):
                 # A window's changelog has a record per changed stream (about every stream, once
                 # a second): sent in one go it stalls the loop for tens of ms, so at most a
-                # slice per loop turn, between polls. changelog_done counts only what was sent,
-                # so the offsets wait until the last slice is sent and acknowledged.
+                # slice per loop turn, between polls. The offsets wait until the last slice is
+                # sent and acknowledged.
                 start = win.changelog_sent
                 end = len(win.changelog) if block else start + CHANGELOG_SLICE
                 chunk = win.changelog[start:end]
                 win.changelog_sent += len(chunk)
-                self._send_changelog(chunk, win.ack_changelog)
+                self._send_changelog(chunk, win.changelog_futures)
                 if win.changelog_sent < len(win.changelog):
                     return
-            if not win.changelog_done:
+            if not self._settled(win.changelog_futures):
                 if not block:
                     return
-                self._wait_acks(lambda w=win: w.changelog_done, deadline)
-                continue
+                self._wait_acks(win.changelog_futures, deadline)
             if win.offsets:
                 offsets = {
                     TopicPartition(self.s.input_topic, p): OffsetAndMetadata(o, "", -1)
@@ -396,10 +386,11 @@ class Processor:
             self._acks.closed.popleft()
             self._committed(win.predictions)
 
-    def _wait_acks(self, done, deadline: float) -> None:
+    def _wait_acks(self, sent: Sent, deadline: float) -> None:
+        """Block until every record in ``sent`` is acknowledged; BrokerError on a refusal or at
+        ``deadline``."""
         self.producer.flush(timeout=max(0.0, deadline - time.monotonic()))
-        while not done():  # callbacks may land just after flush returns
-            self._check_sends()
+        while not self._settled(sent):  # a future may be completed just after flush returns
             if time.monotonic() > deadline:
                 raise BrokerError("outputs were not acknowledged in time (broker down?)")
             time.sleep(0.001)
@@ -425,10 +416,12 @@ class Processor:
             for p, o in self._offsets.items()
         }
         timeout = s.transaction_timeout_s
+        deadline = time.monotonic() + timeout
         if not self._in_txn:
             self.producer.begin_transaction()
             self._in_txn = True
-        self._send_changelog(self._drain_changelog())
+        outputs = self._acks.open.outputs
+        self._send_changelog(self._drain_changelog(), outputs)
         if offsets:
             kafka_io.call_with_timeout(
                 lambda: self.producer.send_offsets_to_transaction(
@@ -437,9 +430,13 @@ class Processor:
                 timeout,
                 "send_offsets",
             )
+        # kafka-python can commit a transaction in which a record failed (a retriable error that
+        # ran out of retries changes no transaction state), so every record must be known to be
+        # acknowledged first; a refusal raises here and the transaction is aborted.
+        self._wait_acks(outputs, deadline)
         kafka_io.call_with_timeout(self.producer.commit_transaction, timeout, "commit_transaction")
         self._in_txn = False
-        self._check_sends()
+        self._acks.clear()
         published = self.totals.predictions - self._published_mark
         self._published_mark = self.totals.predictions
         self._offsets.clear()
@@ -489,7 +486,6 @@ class Processor:
         at-least-once: always replace the producer, so no unacknowledged record is resent.
         A failed replacement leaves ``producer`` None and the next recovery attempt tries again.
         """
-        self._send_errors.clear()
         self._offsets.clear()
         self._pending = 0
         self._acks.clear()
@@ -525,7 +521,7 @@ class Processor:
         for p, states in latest.items():
             store = self.stores[p]
             for key, value in states.items():
-                store.restore(key.decode(), value)
+                store.restore(key, value)
         seconds = time.perf_counter() - t0
         live = sum(len(self.stores[p]) for p in partitions)
         log.info(

@@ -13,6 +13,7 @@ same report byte for byte, however the broker interleaved the partitions.
 from __future__ import annotations
 
 import heapq
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from stream.codec import decode_prediction
 from stream.replay.reader import PartitionRange
-from stream.replay.recorded import RangeMask, RecordedPredictions, source_keys, stream_crc
+from stream.replay.recorded import RangeMask, RecordedPredictions, source_keys
 from stream.step import BatchStep, Predictor
 from stream.windows import WindowStore
 
@@ -115,7 +116,7 @@ class Evaluation:
         self._start = {r.partition: r.start for r in ranges}
         self._warm = any(r.read_from < r.start for r in ranges)
         self._in_range = RangeMask(ranges)
-        self._stream_ix: dict[str, int] = {}
+        self._stream_ix: dict[bytes, int] = {}  # stream id (the Kafka key) -> slot
         self._stream_crc: list[int] = []
         self._stream_correct = np.zeros(0, np.int64)
         self._stream_labelled = np.zeros(0, np.int64)
@@ -155,7 +156,7 @@ class Evaluation:
         if res.predictions:
             self._score(res.predictions)
 
-    def _stream_slots(self, streams: list[str]) -> np.ndarray:
+    def _stream_slots(self, streams: list[bytes]) -> np.ndarray:
         ix = self._stream_ix
         crcs = self._stream_crc
         out = np.empty(len(streams), dtype=np.int64)
@@ -163,7 +164,7 @@ class Evaluation:
             slot = ix.get(s)
             if slot is None:
                 slot = ix[s] = len(crcs)
-                crcs.append(stream_crc(s))
+                crcs.append(zlib.crc32(s))  # == stream_crc(s.decode())
             out[i] = slot
         n = len(crcs)
         if n > self._stream_correct.shape[0]:
@@ -175,9 +176,9 @@ class Evaluation:
                 setattr(self, name, new)
         return out
 
-    def _score(self, predictions: list[tuple[str, bytes]]) -> None:
+    def _score(self, predictions: list[tuple[bytes, bytes]]) -> None:
         n = len(predictions)
-        streams: list[str] = []
+        streams: list[bytes] = []
         seq = np.empty(n, np.int64)
         p = np.empty(n, np.float64)
         y_hat = np.empty(n, np.int8)
@@ -243,7 +244,7 @@ class Evaluation:
                 DiffRow(
                     int(part[i]),
                     int(off[i]),
-                    streams[i],
+                    streams[i].decode(),
                     int(seq[i]),
                     None if y[i] < 0 else int(y[i]),
                     round(float(p[i]), 6),
@@ -277,8 +278,9 @@ class Evaluation:
 
     def per_stream(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(stream ids, correct, labelled) in stream-id order."""
-        names = sorted(self._stream_ix)
-        order = np.asarray([self._stream_ix[s] for s in names], dtype=np.int64)
+        keys = sorted(self._stream_ix)  # ASCII ids: bytes order is str order
+        order = np.asarray([self._stream_ix[k] for k in keys], dtype=np.int64)
+        names = [k.decode() for k in keys]
         if order.size == 0:
             return [], np.zeros(0, np.int64), np.zeros(0, np.int64)
         return names, self._stream_correct[order], self._stream_labelled[order]

@@ -73,8 +73,9 @@ def recorded_from(recs, predictor, flip_every=0) -> RecordedPredictions:
     n = 0
     for part, rs in recs.items():
         res = ev.step.run(rs, ev.stores)
-        for stream, value in res.predictions:
+        for key, value in res.predictions:
             d = json.loads(value)
+            stream = key.decode()
             p = d["p"]
             if flip_every and n % flip_every == 0:
                 p = 1 - p

@@ -60,7 +60,7 @@ def test_one_predictor_call_per_batch_and_every_prediction_right():
     assert res.next_offsets == {0: 3000}
     for stream, value in res.predictions:
         p = json.loads(value)
-        assert p["stream"] == stream and p["y_hat"] == p["y"]
+        assert p["stream"] == stream.decode() and p["y_hat"] == p["y"]
 
 
 def test_bad_records_become_dead_letters_without_stopping_the_batch():

@@ -38,7 +38,7 @@ class Reference:
 
 
 events = st.lists(
-    st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 12), st.integers(0, 15)),
+    st.tuples(st.sampled_from([b"a", b"b", b"c"]), st.integers(0, 12), st.integers(0, 15)),
     max_size=200,
 )
 
@@ -71,7 +71,7 @@ def test_changelog_round_trip_restores_identical_state(evts):
     restored = WindowStore()
     for stream, value in store.drain_changes():
         restored.restore(stream, value)
-    for stream in {"a", "b", "c"}:
+    for stream in {b"a", b"b", b"c"}:
         assert restored.state_of(stream) == store.state_of(stream)
     assert store.drain_changes() == []
 
@@ -79,7 +79,7 @@ def test_changelog_round_trip_restores_identical_state(evts):
 def test_window_code_order_matches_the_label_rule():
     store = WindowStore()
     x1 = [1, 0, 1, 1, 0, 1]
-    codes = [store.push("s", i, b << 3, 0) for i, b in enumerate(x1)]
+    codes = [store.push(b"s", i, b << 3, 0) for i, b in enumerate(x1)]
     assert codes[:4] == [NOT_READY] * 4
     for i, code in enumerate(codes[4:], start=4):
         window = codes_to_windows(np.array([code]))[0]
@@ -89,14 +89,14 @@ def test_window_code_order_matches_the_label_rule():
 
 def test_evict_idle_writes_tombstones_and_frees_slots():
     store = WindowStore()
-    store.push("old", 0, 1, now_ms=1_000)
-    store.push("new", 0, 1, now_ms=9_000)
+    store.push(b"old", 0, 1, now_ms=1_000)
+    store.push(b"new", 0, 1, now_ms=9_000)
     store.drain_changes()
-    assert store.evict_idle(now_ms=10_000, ttl_ms=5_000) == ["old"]
-    assert len(store) == 1 and store.state_of("old") is None
-    assert store.drain_changes() == [("old", None)]
-    store.push("other", 7, 3, now_ms=10_000)  # reuses the freed slot
-    assert store.state_of("other")[0] == 7
+    assert store.evict_idle(now_ms=10_000, ttl_ms=5_000) == [b"old"]
+    assert len(store) == 1 and store.state_of(b"old") is None
+    assert store.drain_changes() == [(b"old", None)]
+    store.push(b"other", 7, 3, now_ms=10_000)  # reuses the freed slot
+    assert store.state_of(b"other")[0] == 7
 
 
 def test_state_codec_rejects_garbage():
