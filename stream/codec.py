@@ -177,6 +177,14 @@ PREDICTION_TEMPLATE = (
 )
 
 
+def prediction_template(model: str, processed_ts: int) -> bytes:
+    """``PREDICTION_TEMPLATE`` with the two fields a whole batch shares filled in; what remains
+    is stream, seq, p, y_hat, y, partition, offset, ts."""
+    return PREDICTION_TEMPLATE.replace(
+        b'"model":"%s"', b'"model":"' + model.encode().replace(b"%", b"%%") + b'"'
+    ).replace(b'"processed_ts":%d', b'"processed_ts":%d' % processed_ts)
+
+
 def encode_prediction(
     stream: str,
     seq: int,
@@ -189,17 +197,15 @@ def encode_prediction(
     processed_ts: int,
 ) -> bytes:
     """Value bytes of one prediction. ``y_hat`` is ``p >= 0.5``; ``y`` is the input's label."""
-    return PREDICTION_TEMPLATE % (
+    return prediction_template(model, processed_ts) % (
         stream.encode(),
         b"%d" % seq,
         p,
         p >= 0.5,
         LABEL_BYTES[y],
-        model.encode(),
         partition,
         offset,
         b"%d" % ts,
-        processed_ts,
     )
 
 

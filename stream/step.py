@@ -17,11 +17,11 @@ import numpy as np
 from stream.codec import (
     BITS,
     LABEL_BYTES,
-    PREDICTION_TEMPLATE,
     Invalid,
     Reason,
     decode_row,
     match_canonical,
+    prediction_template,
 )
 from stream.windows import DUPLICATE, GAP, WindowStore, codes_to_windows
 
@@ -105,8 +105,9 @@ class BatchStep:
             key = rec.key
             value = rec.value
             m = match(value) if key and value is not None else None
-            if m is not None and m[1] == key:
-                _, seq_b, x_b, y_b, ts_b = m.groups()
+            if m is not None:
+                stream_b, seq_b, x_b, y_b, ts_b = m.groups()
+            if m is not None and stream_b == key:
                 status = push(key, int(seq_b), bits_of[x_b], now)
             else:
                 row = decode_row(key, value)
@@ -134,8 +135,7 @@ class BatchStep:
         probs = self.predictor.predict(codes_to_windows(np.fromiter(codes, np.uint32, len(codes))))
         res.inference_seconds = time.perf_counter() - t0
         processed = self.clock_ms()
-        template = PREDICTION_TEMPLATE
-        version = self.predictor.version.encode()
+        template = prediction_template(self.predictor.version, processed)
         preds = res.predictions
         parts = res.prediction_partitions
         lat = res.latencies_ms
@@ -145,7 +145,7 @@ class BatchStep:
             preds.append(
                 (
                     key,
-                    template % (key, seq_b, p, y_hat, y_b, version, part, offset, ts_b, processed),
+                    template % (key, seq_b, p, y_hat, y_b, part, offset, ts_b),
                 )
             )
             parts.append(part)

@@ -11,7 +11,7 @@ import pytest
 from model.data import stream_labels
 from model.predictor import load_predictor
 from producer.generator import RowGenerator
-from stream.codec import encode_row
+from stream.codec import encode_prediction, encode_row
 from stream.step import BatchStep
 from stream.windows import WindowStore
 
@@ -70,6 +70,40 @@ def test_bad_records_become_dead_letters_without_stopping_the_batch():
     res = step.run(recs, {0: WindowStore()})
     assert [d.reason.value for d in res.dead_letters] == ["not_json"]
     assert len(res.predictions) == 1
+
+
+def test_fast_path_writes_exactly_what_encode_prediction_writes():
+    """Canonical rows skip the JSON parser and reuse their own bytes; a row in another JSON
+    layout (spaces, other key order) goes the slow way: both must give encode_prediction's bytes."""
+    pred = load_predictor()
+    step = BatchStep(pred, lambda: 1764800000123)
+    rows = [(i, [i & 1, 1, 0, (i >> 1) & 1], None if i < 4 else i & 1) for i in range(8)]
+    recs = []
+    for i, (seq, x, y) in enumerate(rows):
+        if i % 2:
+            value = encode_row("s-1", seq, x, y, 1764800000000 + seq)
+        else:  # valid, but not the canonical layout
+            value = json.dumps(
+                {"ts": 1764800000000 + seq, "y": y, "x": x, "seq": seq, "stream": "s-1"}
+            ).encode()
+        recs.append(Rec(3, 100 + i, b"s-1", value))
+    res = step.run(recs, {3: WindowStore()})
+    assert len(res.predictions) == 4
+    for key, value in res.predictions:
+        d = json.loads(value)
+        seq = d["seq"]
+        want = encode_prediction(
+            "s-1",
+            seq,
+            d["p"],
+            rows[seq][2],
+            pred.version,
+            3,
+            100 + seq,
+            1764800000000 + seq,
+            1764800000123,
+        )
+        assert key == b"s-1" and value == want
 
 
 @pytest.mark.parametrize("rows_per_stream", [None, 37])
