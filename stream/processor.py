@@ -324,8 +324,9 @@ class Processor:
 
         exactly-once: the changelog (the window state as of the offsets being committed) joins
           the transaction that already holds the predictions and dead letters; then the offsets
-          join it; then one commit makes outputs, state and offsets visible together or not at
-          all. This blocks the loop for the commit's round trips.
+          join it; once every record is acknowledged (none refused), one commit makes outputs,
+          state and offsets visible together or not at all. This blocks the loop for the
+          commit's round trips.
         at-least-once: per window of records, (1) its outputs are acknowledged, (2) then its
           changelog is written and acknowledged, (3) then its offsets are committed. A crash in
           between repeats input (a duplicate prediction at worst) but never loses an output: the

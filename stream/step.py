@@ -68,14 +68,24 @@ class StepResult:
     inference_seconds: float = 0.0
     latencies_ms: list[int] = field(default_factory=list)
     dead_reasons: Counter[str] = field(default_factory=Counter)
+    # Each prediction's source row (stream key, seq, y, ts as their JSON bytes; partition,
+    # offset) and its probability, in the order of ``predictions``.
+    ready: list[tuple[bytes, bytes, bytes, bytes, int, int]] = field(default_factory=list)
+    probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 class BatchStep:
     """Turns a polled batch into predictions using per-partition window stores."""
 
-    def __init__(self, predictor: Predictor, clock_ms: Callable[[], int]) -> None:
+    def __init__(
+        self, predictor: Predictor, clock_ms: Callable[[], int], encode: bool = True
+    ) -> None:
+        """``encode=False`` (replay): results carry ``ready`` and ``probabilities`` only, and
+        ``predictions``, ``prediction_partitions``, ``latencies_ms``, ``correct`` and
+        ``incorrect`` stay empty; the caller scores the rows itself."""
         self.predictor = predictor
         self.clock_ms = clock_ms
+        self.encode = encode
 
     def run(self, records: list[SourceRecord], stores: dict[int, WindowStore]) -> StepResult:
         """Decode, window, predict once, encode. ``stores`` must hold every record's partition.
@@ -88,7 +98,7 @@ class BatchStep:
         """
         res = StepResult()
         now = self.clock_ms()
-        ready: list[tuple[bytes, bytes, bytes, bytes, int, int]] = []  # key seq y ts part offset
+        ready = res.ready  # key, seq, y, ts (bytes), partition, offset
         codes: list[int] = []
         match = match_canonical
         bits_of = BITS
@@ -134,6 +144,9 @@ class BatchStep:
         t0 = time.perf_counter()
         probs = self.predictor.predict(codes_to_windows(np.fromiter(codes, np.uint32, len(codes))))
         res.inference_seconds = time.perf_counter() - t0
+        res.probabilities = probs
+        if not self.encode:
+            return res
         processed = self.clock_ms()
         template = prediction_template(self.predictor.version, processed)
         preds = res.predictions

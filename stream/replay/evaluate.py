@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stream.codec import decode_prediction
 from stream.replay.reader import PartitionRange
 from stream.replay.recorded import RangeMask, RecordedPredictions, source_keys
 from stream.step import BatchStep, Predictor
 from stream.windows import WindowStore
+
+_LABEL_CODE = {b"0": 0, b"1": 1, b"null": -1}  # a row's y bytes -> label, -1 = none
 
 EPS = 1e-7  # probabilities are clipped for log-loss (recorded p has 6 decimals and can be 0)
 LOSS_SCALE = 10**9  # log-loss summed as integers of 1e-9: exact, so order never changes a digit
@@ -110,7 +111,7 @@ class Evaluation:
         self.recorded = recorded if recorded is not None else RecordedPredictions()
         self.bucket_ms = bucket_ms
         # A constant clock: only the idle TTL reads it, and replay never evicts.
-        self.step = BatchStep(predictor, lambda: 0)
+        self.step = BatchStep(predictor, lambda: 0, encode=False)
         self.stores: dict[int, WindowStore] = {r.partition: WindowStore() for r in ranges}
         self.t = Tallies()
         self._start = {r.partition: r.start for r in ranges}
@@ -153,8 +154,8 @@ class Evaluation:
                 (dl.partition, dl.offset),
                 DeadExample(dl.partition, dl.offset, dl.reason.value, dl.detail),
             )
-        if res.predictions:
-            self._score(res.predictions)
+        if res.ready:
+            self._score(res.ready, res.probabilities)
 
     def _stream_slots(self, streams: list[bytes]) -> np.ndarray:
         ix = self._stream_ix
@@ -176,27 +177,20 @@ class Evaluation:
                 setattr(self, name, new)
         return out
 
-    def _score(self, predictions: list[tuple[bytes, bytes]]) -> None:
-        n = len(predictions)
-        streams: list[bytes] = []
-        seq = np.empty(n, np.int64)
-        p = np.empty(n, np.float64)
-        y_hat = np.empty(n, np.int8)
-        y = np.empty(n, np.int8)
-        part = np.empty(n, np.int64)
-        off = np.empty(n, np.int64)
-        ts = np.empty(n, np.int64)
-        for i, (stream, value) in enumerate(predictions):
-            d = decode_prediction(value)
-            streams.append(stream)
-            seq[i] = d["seq"]
-            p[i] = d["p"]
-            y_hat[i] = d["y_hat"]
-            yv = d["y"]
-            y[i] = -1 if yv is None else yv
-            part[i] = d["partition"]
-            off[i] = d["offset"]
-            ts[i] = d["ts"]
+    def _score(
+        self, ready: list[tuple[bytes, bytes, bytes, bytes, int, int]], probs: np.ndarray
+    ) -> None:
+        """Score the windows of one batch from the step's own rows and probabilities (no JSON
+        round trip); ``p`` is rounded as the processor publishes it."""
+        n = len(ready)
+        streams, seq_b, y_b, ts_b, parts, offsets = zip(*ready, strict=True)
+        seq = np.fromiter(map(int, seq_b), np.int64, n)
+        p = np.round(probs.astype(np.float64), 6)
+        y_hat = (probs >= 0.5).astype(np.int8)
+        y = np.fromiter(map(_LABEL_CODE.__getitem__, y_b), np.int8, n)
+        part = np.fromiter(parts, np.int64, n)
+        off = np.fromiter(offsets, np.int64, n)
+        ts = np.fromiter(map(int, ts_b), np.int64, n)
         t = self.t
         t.windows += n
         slots = self._stream_slots(streams)

@@ -17,6 +17,8 @@ from stream.replay.evaluate import Evaluation
 from stream.replay.reader import PartitionRange
 from stream.replay.recorded import RecordedPredictions
 from stream.replay.report import build_report, to_json
+from stream.step import BatchStep
+from stream.windows import WindowStore
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,12 @@ def ranges_of(recs: dict[int, list[Rec]]) -> list[PartitionRange]:
 
 def recorded_from(recs, predictor, flip_every=0) -> RecordedPredictions:
     """What a processor would have recorded, optionally with every n-th y_hat flipped."""
-    ev = Evaluation(predictor, ranges_of(recs))
+    step = BatchStep(predictor, lambda: 0)  # as the processor runs it: predictions encoded
+    stores = {part: WindowStore() for part in recs}
     preds = []
     n = 0
     for part, rs in recs.items():
-        res = ev.step.run(rs, ev.stores)
+        res = step.run(rs, stores)
         for key, value in res.predictions:
             d = json.loads(value)
             stream = key.decode()

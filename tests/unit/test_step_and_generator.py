@@ -126,3 +126,26 @@ def test_generator_labels_follow_the_rule_across_chunks(rows_per_stream):
 def test_generator_is_reproducible():
     a, b = RowGenerator(10, seed=3).chunk(500), RowGenerator(10, seed=3).chunk(500)
     assert np.array_equal(a.x, b.x) and np.array_equal(a.stream, b.stream)
+
+
+def test_unencoded_step_gives_the_same_rows_and_probabilities():
+    """Replay's step (encode=False) scores from ``ready`` and ``probabilities``: they must be the
+    rows and probabilities behind the encoded predictions, in the same order."""
+    pred = load_predictor()
+    recs = _records(RowGenerator(20, seed=4), 600)
+    enc = BatchStep(pred, lambda: 10).run(recs, {0: WindowStore()})
+    raw = BatchStep(pred, lambda: 10, encode=False).run(recs, {0: WindowStore()})
+    assert raw.predictions == [] and len(raw.ready) == len(enc.predictions) == 600 - 4 * 20
+    for (key, seq_b, y_b, ts_b, part, off), p, (_, value) in zip(
+        raw.ready, raw.probabilities.tolist(), enc.predictions, strict=True
+    ):
+        d = json.loads(value)
+        assert (key.decode(), int(seq_b), json.loads(y_b), int(ts_b), part, off) == (
+            d["stream"],
+            d["seq"],
+            d["y"],
+            d["ts"],
+            d["partition"],
+            d["offset"],
+        )
+        assert f"{p:.6f}" == f"{d['p']:.6f}"
