@@ -91,9 +91,6 @@ class AckWindow:
     changelog_futures: Sent = field(default_factory=Sent)
     stage: int = OUTPUTS_IN_FLIGHT
 
-    def failure(self) -> BaseException | None:
-        return self.outputs.failure or self.changelog_futures.failure
-
 
 class AckQueue:
     """The open window being filled, and closed windows waiting for acknowledgements."""

@@ -99,8 +99,8 @@ _CANONICAL = re.compile(
 )
 # "x" as written ("1,0,1,1") -> packed bits, and "y" -> label: one lookup instead of arithmetic.
 BITS = {f"{b >> 3},{(b >> 2) & 1},{(b >> 1) & 1},{b & 1}".encode(): b for b in range(16)}
-_LABEL = {b"0": 0, b"1": 1, b"null": None}
-LABEL_BYTES = {v: k for k, v in _LABEL.items()}  # label -> its JSON bytes
+LABELS = {b"0": 0, b"1": 1, b"null": None}  # "y" as written -> label
+LABEL_BYTES = {v: k for k, v in LABELS.items()}  # label -> its JSON bytes
 # fullmatch(value) -> groups (stream id, seq, x, y, ts) as bytes, or None. The batch step uses it
 # directly (stream.step); ``decode_row`` is the same fast path plus the general one.
 match_canonical = _CANONICAL.fullmatch
@@ -113,7 +113,7 @@ def decode_row(key: bytes | None, value: bytes | None) -> Row | Invalid:
         if m is not None:
             stream_b, seq, x, y, ts = m.groups()
             if stream_b == key:
-                return Row(stream_b.decode(), int(seq), BITS[x], _LABEL[y], int(ts))
+                return Row(stream_b.decode(), int(seq), BITS[x], LABELS[y], int(ts))
     return _decode_json(key, value)
 
 

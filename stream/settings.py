@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--commit-interval-ms",
         type=int,
         default=None,
-        help="commit at least this often (and whenever a poll finds no new input). exactly-once (default 100): a transaction ends every "
-        "interval and read_committed readers see predictions up to this much later. "
+        help="commit at least this often, and whenever a poll finds no new input. exactly-once "
+        "(default 100): a transaction ends every interval and read_committed readers see "
+        "predictions up to this much later. "
         "at-least-once (default 1000): predictions are visible at once; the interval only "
         "bounds how much input is processed again after a crash, and each commit writes the "
         "changelog of every stream changed, so longer intervals cost less",

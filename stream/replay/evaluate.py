@@ -13,18 +13,19 @@ same report byte for byte, however the broker interleaved the partitions.
 from __future__ import annotations
 
 import heapq
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from stream.codec import LABELS
 from stream.replay.reader import PartitionRange
-from stream.replay.recorded import RangeMask, RecordedPredictions, source_keys
+from stream.replay.recorded import RangeMask, RecordedPredictions, key_crc, source_keys
 from stream.step import BatchStep, Predictor
 from stream.windows import WindowStore
 
-_LABEL_CODE = {b"0": 0, b"1": 1, b"null": -1}  # a row's y bytes -> label, -1 = none
+# a row's y bytes -> label, -1 = none
+_LABEL_CODE = {b: -1 if label is None else label for b, label in LABELS.items()}
 
 EPS = 1e-7  # probabilities are clipped for log-loss (recorded p has 6 decimals and can be 0)
 LOSS_SCALE = 10**9  # log-loss summed as integers of 1e-9: exact, so order never changes a digit
@@ -165,7 +166,7 @@ class Evaluation:
             slot = ix.get(s)
             if slot is None:
                 slot = ix[s] = len(crcs)
-                crcs.append(zlib.crc32(s))  # == stream_crc(s.decode())
+                crcs.append(key_crc(s))
             out[i] = slot
         n = len(crcs)
         if n > self._stream_correct.shape[0]:

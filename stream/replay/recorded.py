@@ -26,8 +26,13 @@ def source_keys(partitions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return (partitions.astype(np.int64) << OFFSET_BITS) | offsets.astype(np.int64)
 
 
+def key_crc(key: bytes) -> int:
+    """A stream's 32-bit fingerprint, from its id's UTF-8 bytes (the Kafka key)."""
+    return zlib.crc32(key)
+
+
 def stream_crc(stream: str) -> int:
-    return zlib.crc32(stream.encode())
+    return key_crc(stream.encode())
 
 
 class RangeMask:
